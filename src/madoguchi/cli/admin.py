@@ -1,0 +1,81 @@
+"""madoguchi-admin — サーバ・管理者用コマンド.
+
+Each sub-command group lives in its own `cmd_*.py` module exposing `register(subparsers)`; a
+handler returns an exit code. Known errors print their Japanese message on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from madoguchi.errors import KnownError
+
+_COMMAND_MODULES = (
+    "madoguchi.cli.cmd_db",
+    "madoguchi.cli.cmd_staff",
+    "madoguchi.cli.cmd_audit",
+    "madoguchi.cli.cmd_demo",
+    "madoguchi.cli.cmd_import",
+    "madoguchi.cli.cmd_case",
+    "madoguchi.cli.cmd_procedures",
+)
+
+
+class _JapaneseHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):  # noqa: ANN001
+        return super().add_usage(usage, actions, groups, prefix or "使い方: ")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="madoguchi-admin",
+        description="窓口業務支援システム madoguchi のサーバ・管理用コマンドです。",
+        epilog="データベースは --database URL、環境変数 MADOGUCHI_DATABASE_URL、設定ファイルの順に決まります。",
+        formatter_class=_JapaneseHelpFormatter,
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="help", help="このヘルプを表示して終了します")
+    parser.add_argument("--database", metavar="URL",
+                        help="接続先データベース (SQLAlchemy URL)。例: postgresql+psycopg://user@host/madoguchi")
+    parser.add_argument("-v", "--verbose", action="store_true", help="詳しいログを表示します")
+    parser._positionals.title = "コマンド"
+    parser._optionals.title = "オプション"
+    sub = parser.add_subparsers(dest="command", metavar="コマンド", required=True,
+                                parser_class=lambda **kw: _subparser(**kw))
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _subparser(**kw) -> argparse.ArgumentParser:  # noqa: ANN003
+    kw.setdefault("formatter_class", _JapaneseHelpFormatter)
+    kw["add_help"] = False
+    p = argparse.ArgumentParser(**kw)
+    p.add_argument("-h", "--help", action="help", help="このヘルプを表示して終了します")
+    p._positionals.title = "引数"
+    p._optionals.title = "オプション"
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except KnownError as exc:
+        print(f"エラー: {exc.message}", file=sys.stderr)
+        if exc.detail and args.verbose:
+            print(exc.detail, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("中断しました。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
