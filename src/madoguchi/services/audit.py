@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table
 from sqlalchemy.orm import Session
 
 from madoguchi.store.db import SessionInfo
 from madoguchi.store.models import AuditEvent
 
 T = AuditEvent.__table__
+# What a client may write in PostgreSQL (column privileges); no defaults, no RETURNING.
+_CLIENT = table("audit_events", column("action"), column("object_type"), column("object_id"), column("detail"))
 
 
 def _canonical_time(ts: datetime) -> str:
@@ -46,7 +48,7 @@ def record(session: Session, who: SessionInfo, action: str, object_type: str = "
     """Append one audit event inside the caller's transaction."""
     text = _detail_text(detail)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(T).values(action=action, object_type=object_type, object_id=str(object_id),
+        session.execute(insert(_CLIENT).values(action=action, object_type=object_type, object_id=str(object_id),
                                          detail=text))
         return
     last = session.execute(select(T.c.id, T.c.hash).order_by(T.c.id.desc()).limit(1)).first()

@@ -62,6 +62,9 @@ def translate_connect_error(exc: BaseException, url: str) -> Exception:
         return AuthError("職員IDまたはパスワードが違います。入力を確かめてもう一度ログインしてください。", detail=msg)
     if "not permitted to log in" in low:
         return AuthError("このアカウントは利用停止されています。管理者に連絡してください。", detail=msg)
+    if "permission denied for database" in low:
+        return AuthError("この職員にはシステムを利用する権限（グループ）がありません。管理者に連絡してください。",
+                         detail=msg)
     if "does not exist" in low and "role" in low:
         return AuthError("職員IDまたはパスワードが違います。入力を確かめてもう一度ログインしてください。", detail=msg)
     if "database" in low and "does not exist" in low:
