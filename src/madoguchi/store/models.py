@@ -296,7 +296,7 @@ class CaseMemo(Base):
 class IdentityCheckRow(Base):
     __tablename__ = "identity_checks"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(Integer, ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("cases.id"), index=True)
     subject: Mapped[str] = mapped_column(String(20), default="visitor")  # visitor / proxy
     atena_no: Mapped[str | None] = mapped_column(String(20))
     documents: Mapped[list] = mapped_column(JSON, default=list)

@@ -1,0 +1,50 @@
+"""search indexes (kana/name/address prefix), identity checks before a case exists
+
+Revision ID: 0003
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+# Prefix LIKE needs pattern operator classes unless the database collation is plain "C".
+PG_INDEXES = (
+    ("ix_persons_kana_key_prefix", "persons (kana_key text_pattern_ops)"),
+    ("ix_persons_alias_kana_key_prefix", "persons (alias_kana_key text_pattern_ops)"),
+    ("ix_persons_name_nospace_prefix", "persons ((replace(name, '\u3000', '')) text_pattern_ops)"),
+    ("ix_persons_householder", "persons (household_no) WHERE is_householder"),
+    ("ix_person_addresses_key_prefix", "person_addresses (address_key text_pattern_ops)"),
+    ("ix_notice_reads_login", "notice_reads (login)"),
+)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        for name, spec in PG_INDEXES:
+            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {spec}")
+    else:
+        op.create_index("ix_persons_alias_kana_key", "persons", ["alias_kana_key"])
+        op.create_index("ix_person_addresses_address_key", "person_addresses", ["address_key"])
+        op.create_index("ix_notice_reads_login", "notice_reads", ["login"])
+    # An identity check may be recorded before the visit's case is opened, then attached.
+    with op.batch_alter_table("identity_checks") as batch:
+        batch.alter_column("case_id", existing_type=sa.Integer(), nullable=True)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    op.execute("DELETE FROM identity_checks WHERE case_id IS NULL")
+    with op.batch_alter_table("identity_checks") as batch:
+        batch.alter_column("case_id", existing_type=sa.Integer(), nullable=False)
+    if bind.dialect.name == "postgresql":
+        for name, _spec in PG_INDEXES:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+    else:
+        op.drop_index("ix_notice_reads_login", "notice_reads")
+        op.drop_index("ix_person_addresses_address_key", "person_addresses")
+        op.drop_index("ix_persons_alias_kana_key", "persons")
