@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "madoguchi.cli.cmd_import",
     "madoguchi.cli.cmd_case",
     "madoguchi.cli.cmd_procedures",
+    "madoguchi.cli.cmd_backup",
 )
 
 
