@@ -36,9 +36,13 @@ python_env() {
   [ -f "$stamp" ] && return 0
   echo "== Python environment (.venv)" >&2
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -r requirements.lock
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+  local log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/python" -m pip install -q -r requirements.lock &&
+         "$VENV/bin/python" -m pip install -q --no-deps -e . ; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -20 >&2
+    echo "Python パッケージの導入に失敗しました（詳細: $log）。" >&2
+    exit 1
+  fi
   rm -f "$VENV"/.stamp-*; touch "$stamp"
 }
 
