@@ -152,3 +152,24 @@ def test_audit_is_partitioned_by_year(pg_db):
         parts = set(c.execute(text("SELECT inhrelid::regclass::text FROM pg_inherits "
                                    "WHERE inhparent = 'audit_events'::regclass")).scalars())
     assert {"audit_events_2026", "audit_events_2031", "audit_events_default"} <= parts
+
+
+def test_audit_year_export_carries_the_chain(pg_db, tmp_path):
+    import io
+    import json
+    from datetime import datetime
+    who = SessionInfo("it", "server")
+    for i in range(3):
+        with pg_db.uow(who) as uow:
+            audit.record(uow.session, who, "x", "t", str(i), {"i": i})
+            uow.commit()
+    buf = io.StringIO()
+    with pg_db.session() as s:
+        count, last = audit.export_year(s, datetime.now().year, buf)
+    lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+    assert count == 3 and lines[-1]["hash"] == last
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(lines, lines[1:], strict=False))
+    recomputed = audit.chain_hash(lines[1]["prev_hash"], lines[1]["id"],
+                                  datetime.fromisoformat(lines[1]["occurred_at"]), lines[1]["actor"],
+                                  lines[1]["terminal"], "x", "t", "1", lines[1]["detail"])
+    assert recomputed == lines[1]["hash"]
