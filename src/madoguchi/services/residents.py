@@ -1,0 +1,396 @@
+"""Resident search (宛名検索), household and person views, unmasking of 支援措置 addresses.
+
+One entry field understands kana in any form, kanji names (with or without the full-width space),
+生年月日 in 西暦 or 和暦 shorthand, addresses and 宛名番号; several words narrow the result.
+
+Addresses of restricted persons are masked on every path. In PostgreSQL an unpermitted role cannot
+even read the row (RLS on person_addresses); in SQLite (demo) this service masks. A permitted role
+reads it only through `unmask_address`, with a reason, and the unmasking is audited.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from madoguchi.domain import wareki
+from madoguchi.domain.age import age as age_on
+from madoguchi.domain.kana import fold_kana, is_kana
+from madoguchi.domain.masking import CHECK_NEEDED_TEXT, UNMASK_PERMISSION
+from madoguchi.domain.people import (MASKED_ADDRESS_TEXT, Address, Household, Person, Qualification,
+                                     ResidentStatus)
+from madoguchi.errors import InputError
+from madoguchi.services import audit
+from madoguchi.services.context import Actor
+from madoguchi.store.db import Database
+from madoguchi.store.models import (CaseRow, PersonAddressRow, PersonRow, QualificationRow, Town,
+                                    UserSetting)
+
+P = PersonRow
+A = PersonAddressRow
+FW_SPACE = "\u3000"
+_SPLIT = re.compile(r"[\s\u3000]+")
+_DIGITS = re.compile(r"^\d+$")
+# 和暦 year only or year+month: S55, 昭和55年, S55.12, 昭和55年12月, H1
+_WAREKI_PART = re.compile(r"^(?:([MTSHR])|(明治|大正|昭和|平成|令和))(\d{1,2})(?:年)?(?:[./\-]?(\d{1,2})月?)?$")
+_SEIREKI_PART = re.compile(r"^(\d{4})[./\-年](\d{1,2})月?$")
+_ADDRESS_HINT = re.compile(r"[0-9０-９一二三四五六七八九十]+(条|丁目|番|号|線|区)|(町|条|丁目|番地|通|団地)$")
+STATUS_MARK = {"2": "転出", "3": "死亡", "4": "消除"}
+
+
+def address_key(text: str) -> str:
+    """The search key of an address: NFKC, no spaces, no 北海道/市 prefix, kanji-free hyphens.
+
+    The importer stores the same key in person_addresses.address_key.
+    """
+    t = unicodedata.normalize("NFKC", text)
+    t = _SPLIT.sub("", t)
+    t = re.sub(r"^.{2,3}?[都道府県]", "", t)
+    t = re.sub(r"^[^0-9]{1,5}?市", "", t)
+    return t.replace("ー", "-").replace("−", "-").replace("‐", "-")
+
+
+@dataclass(frozen=True)
+class ResidentHit:
+    """One line of the search result list."""
+
+    atena_no: str
+    name: str
+    kana: str
+    birth_date: date
+    birth_text: str  # 昭和55年12月26日（1980-12-26）
+    age: int
+    sex: str
+    household_no: str
+    householder_name: str
+    relationship: str
+    address_text: str
+    status: str
+    status_mark: str  # 転出 / 死亡 / "" for current residents
+    restricted: bool
+    note: str = ""
+
+    @property
+    def is_current(self) -> bool:
+        return self.status == ResidentStatus.RESIDENT.value
+
+
+@dataclass
+class HouseholdView:
+    """A household as the household screen shows it."""
+
+    household: Household
+    address_text: str
+    masked: bool
+    today: date
+    removed: list[Person] = field(default_factory=list)
+
+    @property
+    def household_no(self) -> str:
+        return self.household.household_no
+
+    @property
+    def members(self) -> list[Person]:
+        return self.household.members
+
+
+# --- query parsing -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedQuery:
+    kana: str = ""
+    name: str = ""
+    dates: list[tuple[date, date]] = field(default_factory=list)
+    # digits: a 宛名番号, a 住民票コード or (7/8 digits) a birth date such as 5551226 / 19801226
+    numbers: list[tuple[str, tuple[date, date] | None]] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.kana or self.name or self.dates or self.numbers or self.addresses)
+
+
+def _month_end(y: int, m: int) -> date:
+    nxt = date(y + (m == 12), m % 12 + 1, 1)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+def _date_range(token: str) -> tuple[date, date] | None:
+    """A full date, or a year / year-month range (S55, 昭和55年12月, 1980-12)."""
+    t = unicodedata.normalize("NFKC", token).upper().replace("元年", "1年")
+    try:
+        d = wareki.parse_date(t)
+        return d, d
+    except wareki.DateParseError:
+        pass
+    m = _WAREKI_PART.match(t)
+    if m:
+        era = next(e for e in wareki.ERAS if e.letter == m[1] or e.name == m[2])
+        year = era.start.year + int(m[3]) - 1
+        if m[4]:
+            month = int(m[4])
+            if not 1 <= month <= 12:
+                return None
+            return max(date(year, month, 1), era.start), _month_end(year, month)
+        return max(date(year, 1, 1), era.start), date(year, 12, 31)
+    m = _SEIREKI_PART.match(t)
+    if m and 1 <= int(m[2]) <= 12:
+        return date(int(m[1]), int(m[2]), 1), _month_end(int(m[1]), int(m[2]))
+    return None
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Classify each word of the entry field. Consecutive kana (or kanji) words form one name."""
+    q = ParsedQuery()
+    kana_parts: list[str] = []
+    name_parts: list[str] = []
+    for raw in _SPLIT.split(text.strip()):
+        if not raw:
+            continue
+        if is_kana(raw):
+            kana_parts.append(raw)
+            continue
+        token = unicodedata.normalize("NFKC", raw)
+        if _DIGITS.match(token):
+            q.numbers.append((token, _date_range(token) if len(token) in (7, 8) else None))
+            continue
+        rng = _date_range(token)
+        if rng:
+            q.dates.append(rng)
+            continue
+        if any(ch.isdigit() for ch in token) or _ADDRESS_HINT.search(token):
+            q.addresses.append(address_key(raw))
+            continue
+        name_parts.append(raw)
+    q.kana = fold_kana("".join(kana_parts)) if kana_parts else ""
+    q.name = "".join(name_parts)
+    return q
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _conditions(q: ParsedQuery, *, can_unmask: bool) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if q.kana:
+        pat = _like_prefix(q.kana)
+        conds.append(or_(P.kana_key.like(pat, escape="\\"), P.alias_kana_key.like(pat, escape="\\")))
+    if q.name:
+        pat = _like_prefix(q.name)
+        conds.append(or_(func.replace(P.name, FW_SPACE, "").like(pat, escape="\\"),
+                         P.alias.like(pat, escape="\\")))
+    for start, end in q.dates:
+        conds.append(P.birth_date == start if start == end else P.birth_date.between(start, end))
+    for digits, rng in q.numbers:
+        alts: list[ColumnElement[bool]] = [P.atena_no == digits]
+        if len(digits) == 11:
+            alts.append(P.juminhyo_code == digits)
+        if rng:
+            alts.append(P.birth_date == rng[0])
+        conds.append(or_(*alts))
+    for key in q.addresses:
+        # A restricted person is never found by where they live unless the actor may unmask.
+        conds.append(and_(A.address_key.like(_like_prefix(key), escape="\\"),
+                          true() if can_unmask else A.restricted == false()))
+    return conds
+
+
+def _search_statement(q: ParsedQuery, *, can_unmask: bool, limit: int):
+    head = aliased(PersonRow, name="head")
+    stmt = (
+        select(P.atena_no, P.name, P.name_kana, P.birth_date, P.sex, P.household_no, P.relationship,
+               P.status, P.restricted, P.kana_key, head.name.label("head_name"),
+               A.postal_code, A.banchi, A.katagaki, A.restricted.label("addr_restricted"),
+               Town.name.label("town_name"))
+        .select_from(P)
+        .outerjoin(A, A.atena_no == P.atena_no)
+        .outerjoin(Town, Town.town_code == A.town_code)
+        .outerjoin(head, and_(head.household_no == P.household_no, head.is_householder.is_(True),
+                              head.status == "1"))
+        .where(*_conditions(q, can_unmask=can_unmask))
+        .order_by((P.status != "1"), P.kana_key, P.birth_date, P.atena_no)
+        .limit(limit)
+    )
+    return stmt
+
+
+def _address_from(row) -> Address | None:  # noqa: ANN001
+    if row.banchi is None and row.town_name is None:
+        return None
+    return Address(town_name=row.town_name or "", banchi=row.banchi or "", katagaki=row.katagaki or "",
+                   postal_code=row.postal_code or "")
+
+
+def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: date | None = None
+           ) -> list[ResidentHit]:
+    """Find residents by what the clerk typed; the search itself is audited (who looked for what)."""
+    actor.require("resident.read")
+    q = parse_query(query)
+    if q.empty:
+        raise InputError("検索する文字を入力してください（カナ・氏名・生年月日・住所・宛名番号）。")
+    today = today or date.today()
+    with db.uow(actor.info) as uow:
+        rows = uow.session.execute(_search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION),
+                                                     limit=limit)).all()
+        hits = [_hit(r, today) for r in rows]
+        audit.record(uow.session, actor.info, "person.search", "query", "",
+                     {"query": query, "count": len(hits)})
+        uow.commit()
+    return hits
+
+
+def _hit(r, today: date) -> ResidentHit:  # noqa: ANN001
+    restricted = bool(r.restricted)
+    addr = None if restricted else _address_from(r)
+    return ResidentHit(
+        atena_no=r.atena_no, name=r.name, kana=r.name_kana, birth_date=r.birth_date,
+        birth_text=wareki.format_both(r.birth_date), age=age_on(r.birth_date, today), sex=r.sex,
+        household_no=r.household_no, householder_name=r.head_name or "", relationship=r.relationship,
+        address_text=MASKED_ADDRESS_TEXT if restricted else (addr.line() if addr else ""),
+        status=r.status, status_mark=STATUS_MARK.get(r.status, ""), restricted=restricted,
+        note=CHECK_NEEDED_TEXT if restricted else "")
+
+
+# --- persons and households --------------------------------------------------------------------------------
+
+
+def _load_persons(s: Session, where: ColumnElement[bool]) -> list[Person]:
+    rows = s.execute(
+        select(P, A, Town.name).select_from(P)
+        .outerjoin(A, A.atena_no == P.atena_no)
+        .outerjoin(Town, Town.town_code == A.town_code)
+        .where(where)
+        .order_by(P.is_householder.desc(), P.birth_date, P.atena_no)).all()
+    ids = [p.atena_no for p, _a, _t in rows]
+    quals: dict[str, list[Qualification]] = {}
+    if ids:
+        for qr in s.scalars(select(QualificationRow).where(QualificationRow.atena_no.in_(ids))
+                            .order_by(QualificationRow.start_date)):
+            quals.setdefault(qr.atena_no, []).append(
+                Qualification(qr.kind, qr.start_date, qr.end_date, qr.role, qr.detail))
+    people = []
+    for p, a, town_name in rows:
+        address = None
+        if a is not None and not p.restricted:
+            address = Address(town_name=town_name or "", banchi=a.banchi, katagaki=a.katagaki,
+                              postal_code=a.postal_code, town_code=a.town_code)
+        people.append(_person(p, address, tuple(quals.get(p.atena_no, ())),
+                              moved_in_from="" if p.restricted or a is None else a.moved_in_from))
+    return people
+
+
+def _person(p: PersonRow, address: Address | None, quals: tuple[Qualification, ...],
+            moved_in_from: str) -> Person:
+    try:
+        status = ResidentStatus(p.status)
+    except ValueError:
+        status = ResidentStatus.RESIDENT
+    return Person(
+        atena_no=p.atena_no, name=p.name, name_kana=p.name_kana, birth_date=p.birth_date, sex=p.sex,
+        household_no=p.household_no, relationship=p.relationship, is_householder=p.is_householder,
+        resident_kind=p.resident_kind, status=status, juminhyo_code=p.juminhyo_code,
+        former_surname=p.former_surname, alias=p.alias, alias_kana=p.alias_kana, romaji_name=p.romaji_name,
+        honseki=p.honseki, hittousha=p.hittousha, nationality=p.nationality,
+        residence_status=p.residence_status, residence_expiry=p.residence_expiry,
+        mynumber_card_expiry=p.mynumber_card_expiry, e_cert_expiry=p.e_cert_expiry,
+        resident_since=p.resident_since, address_since=p.address_since, moved_in_from=moved_in_from,
+        removed_on=p.removed_on, removal_reason=p.removal_reason, restricted=p.restricted,
+        address=address, qualifications=quals)
+
+
+def _audit_views(s: Session, actor: Actor, people: Iterable[Person], context: str) -> None:
+    for p in people:
+        audit.record(s, actor.info, "person.view", "person", p.atena_no, {"via": context})
+
+
+def household(db: Database, actor: Actor, household_no: str, *, today: date | None = None,
+              include_removed: bool = False) -> HouseholdView:
+    """Every member of a household, with qualifications; each member's view is audited."""
+    actor.require("resident.read")
+    today = today or date.today()
+    with db.uow(actor.info) as uow:
+        people = _load_persons(uow.session, P.household_no == household_no)
+        if not people:
+            raise InputError(f"世帯番号「{household_no}」の世帯は見つかりません。")
+        current = [p for p in people if p.is_current]
+        removed = [p for p in people if not p.is_current]
+        shown = current + (removed if include_removed else [])
+        _audit_views(uow.session, actor, shown or removed, f"household:{household_no}")
+        uow.commit()
+    members = current or removed
+    hh = Household(household_no, members)
+    masked = any(p.restricted for p in members)
+    addr = hh.address
+    text = MASKED_ADDRESS_TEXT if masked else (addr.line() if addr else "")
+    return HouseholdView(hh, text, masked, today, removed if include_removed else [])
+
+
+def person_detail(db: Database, actor: Actor, atena_no: str) -> Person:
+    """One person's record (address masked if restricted); audited."""
+    actor.require("resident.read")
+    with db.uow(actor.info) as uow:
+        people = _load_persons(uow.session, P.atena_no == atena_no)
+        if not people:
+            raise InputError(f"宛名番号「{atena_no}」の住民は見つかりません。")
+        _audit_views(uow.session, actor, people, "detail")
+        uow.commit()
+    return people[0]
+
+
+def unmask_address(db: Database, actor: Actor, atena_no: str, reason: str, case_id: int | None = None
+                   ) -> Address:
+    """Show a restricted person's address to a permitted role, for a stated reason (audited)."""
+    actor.require(UNMASK_PERMISSION)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("住所を表示する理由を入力してください。理由は操作ログに記録されます。")
+    with db.uow(actor.info) as uow:
+        s = uow.session
+        row = s.execute(select(A, Town.name).outerjoin(Town, Town.town_code == A.town_code)
+                        .where(A.atena_no == atena_no)).first()
+        if row is None:
+            # In PostgreSQL RLS hides the row from a role that lacks the right in the database.
+            raise InputError(f"宛名番号「{atena_no}」の住所を読めません。住所がないか、"
+                             "データベース上の権限（支援措置担当）がありません。管理者に確認してください。")
+        a, town_name = row
+        audit.record(s, actor.info, "person.unmask", "person", atena_no,
+                     {"reason": reason, "case_id": case_id})
+        if case_id is not None:
+            case = s.get(CaseRow, case_id)
+            if case is not None and atena_no not in (case.unmasked or []):
+                case.unmasked = [*(case.unmasked or []), atena_no]
+        uow.commit()
+    return Address(town_name=town_name or "", banchi=a.banchi, katagaki=a.katagaki, postal_code=a.postal_code,
+                   town_code=a.town_code)
+
+
+# --- per-user settings of the household screen ---------------------------------------------------------
+
+HOUSEHOLD_COLUMNS_KEY = "household.qualification_columns"
+DEFAULT_QUALIFICATION_COLUMNS = ("kokuho", "nenkin_1", "kouki", "kaigo", "jidou_teate", "inkan")
+
+
+def qualification_columns(db: Database, actor: Actor) -> list[str]:
+    with db.session() as s:
+        row = s.get(UserSetting, (actor.login, HOUSEHOLD_COLUMNS_KEY))
+        if row is None or not isinstance(row.value, list):
+            return list(DEFAULT_QUALIFICATION_COLUMNS)
+        return [str(v) for v in row.value]
+
+
+def save_qualification_columns(db: Database, actor: Actor, kinds: list[str]) -> None:
+    with db.uow(actor.info) as uow:
+        row = uow.session.get(UserSetting, (actor.login, HOUSEHOLD_COLUMNS_KEY))
+        if row is None:
+            uow.session.add(UserSetting(login=actor.login, key=HOUSEHOLD_COLUMNS_KEY, value=list(kinds)))
+        else:
+            row.value = list(kinds)
+        uow.commit()

@@ -1,0 +1,136 @@
+"""Resident search in every input form, on SQLite and real PostgreSQL (connected as staff roles)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+import pgtools
+import pytest
+from residents_seed import drop_test_roles, make_actor, seed
+from sqlalchemy import select
+
+from madoguchi.errors import InputError
+from madoguchi.services import residents
+from madoguchi.store import migrate
+from madoguchi.store.db import Database
+from madoguchi.store.models import AuditEvent
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def clerk_env(request, tmp_path_factory):
+    """One seeded database per dialect for the whole module (read-mostly tests)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'm.sqlite3'}"
+        name = None
+    else:
+        name = pgtools.create_database()
+        url = pgtools.url_for(name)
+    base = Database.connect(url)
+    migrate.upgrade(base.engine)
+    seed(base)
+    login = f"clerk_{secrets.token_hex(3)}"
+    db, actor = make_actor(base, login, ["clerk"])
+    yield base, db, actor
+    if db is not base:
+        db.dispose()
+    base.dispose()
+    if name:
+        pgtools.drop_database(name)
+        drop_test_roles([login])
+
+
+@pytest.fixture
+def clerk(clerk_env):
+    return clerk_env[1], clerk_env[2]
+
+
+def ids(hits):
+    return [h.atena_no for h in hits]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("やまだ", ["1001", "1002", "1003", "1006", "1007"]),
+    ("ヤマダ", ["1001", "1002", "1003", "1006", "1007"]),
+    ("ﾔﾏﾀﾞ ﾀﾛｳ", ["1001"]),
+    ("やまだ　たろう", ["1001"]),
+    ("さとー", ["1004"]),           # long vowel folded
+    ("きよーこ", []),               # wrong kana prefix finds nothing
+    ("サトウキヨウコ", ["1004"]),    # small kana folded
+    ("山田　太郎", ["1001"]),
+    ("山田太郎", ["1001"]),
+    ("山田 太郎", ["1001"]),
+    ("𠮷田", ["1005"]),             # non-BMP kanji survives the round trip
+    ("髙橋", ["1008"]),
+    ("S55.12.26", ["1001"]),
+    ("昭和55年12月26日", ["1001"]),
+    ("5551226", ["1001"]),
+    ("1980-12-26", ["1001"]),
+    ("19801226", ["1001"]),
+    ("やまだ S55", ["1001", "1007"]),
+    ("やまだ S55.12", ["1001"]),
+    ("やまだ 昭和55年", ["1001", "1007"]),
+    ("1004", ["1004"]),
+    ("90000001004", ["1004"]),      # 住民票コード
+    ("一条", ["1004", "1007", "1008"]),
+    ("一条1234", ["1004"]),
+    ("あけぼの町3番", ["1001", "1002", "1003"]),
+    ("やまだ あけぼの町", ["1001", "1002", "1003"]),
+])
+def test_search_forms(clerk, query, expected):
+    db, actor = clerk
+    hits = residents.search(db, actor, query, today=TODAY)
+    assert sorted(ids(hits)) == sorted(expected)
+
+
+def test_hit_contents_and_order(clerk):
+    db, actor = clerk
+    hits = residents.search(db, actor, "やまだ", today=TODAY)
+    # current residents first, removed ones last and marked
+    assert hits[-1].atena_no == "1007" and hits[-1].status_mark == "転出"
+    taro = next(h for h in hits if h.atena_no == "1001")
+    assert taro.birth_text == "昭和55年12月26日（1980-12-26）"
+    assert taro.age == 45
+    assert taro.householder_name == "山田\u3000太郎"
+    assert taro.address_text == "北海道深川市あけぼの町3番12号"
+    child = next(h for h in hits if h.atena_no == "1003")
+    assert child.householder_name == "山田\u3000太郎" and child.relationship == "子"
+    dead = residents.search(db, actor, "髙橋", today=TODAY)[0]
+    assert dead.status_mark == "死亡"
+
+
+def test_restricted_person_masked_and_not_found_by_address(clerk):
+    db, actor = clerk
+    hit = residents.search(db, actor, "やまだ ひみこ", today=TODAY)[0]
+    assert hit.restricted and hit.address_text == "支援措置対象（住所非表示）"
+    assert "コーポ" not in repr(hit) and "99番地" not in repr(hit)
+    assert hit.note == "確認が必要です（担当者へ）"
+    assert residents.search(db, actor, "広里町99", today=TODAY) == []
+    assert ids(residents.search(db, actor, "広里町", today=TODAY)) == ["1005"]
+
+
+def test_empty_query_is_a_japanese_input_error(clerk):
+    db, actor = clerk
+    with pytest.raises(InputError, match="検索する文字"):
+        residents.search(db, actor, "  \u3000 ")
+
+
+def test_search_is_audited(clerk_env):
+    base, db, actor = clerk_env
+    residents.search(db, actor, "ささき", today=TODAY)
+    with base.session() as s:
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "person.search")
+                       .where(AuditEvent.detail.contains("ささき"))).all()
+    assert len(ev) == 1 and ev[0].actor == actor.login and '"count": 0' in ev[0].detail
+
+
+def test_parse_query_classifies_words():
+    q = residents.parse_query("ﾔﾏﾀﾞ 山田 S55 1001 一条3番")
+    assert q.kana == "ヤマダ" and q.name == "山田"
+    assert q.dates == [(date(1980, 1, 1), date(1980, 12, 31))]
+    assert q.numbers == [("1001", None)]
+    assert q.addresses == ["一条3番"]
+    assert residents.parse_query("H1").dates == [(date(1989, 1, 8), date(1989, 12, 31))]
+    assert residents.address_key("北海道深川市 あけぼの町３番１２号") == "あけぼの町3番12号"
