@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..domain.age import jidou_teate_eligible, school_grade
 from ..domain.masking import PRINT_MASK_TEXT, MaskingPolicy
 from ..domain.moves import Move, MoveMember
 from ..domain.people import SEX_LABEL, Address, Household, Person
@@ -42,6 +43,17 @@ def _addr(a: Address | None) -> tuple[str, str]:
     if a is None:
         return "", ""
     return a.line(), a.postal_display()
+
+
+def _grade_label(birth: date, on: date) -> str:
+    g = school_grade(birth, on)
+    if g is None:
+        return ""
+    return f"小学校{g}年" if g <= 6 else f"中学校{g - 6}年"
+
+
+def _child_fields(birth: date, on: date) -> dict[str, Any]:
+    return {"school_grade": _grade_label(birth, on), "is_child": jidou_teate_eligible(birth, on)}
 
 
 def _person_fields(p: Person, on: date, policy: MaskingPolicy) -> dict[str, Any]:
@@ -82,6 +94,7 @@ def _person_fields(p: Person, on: date, policy: MaskingPolicy) -> dict[str, Any]
         "former_address": PRINT_MASK_TEXT if hide else p.moved_in_from,
         "restricted": p.restricted,
         "qualifications": sorted(p.active_kinds(on)),
+        **_child_fields(p.birth_date, on),
     }
     for kind in p.active_kinds(on):
         out[f"has_{kind}"] = True
@@ -108,6 +121,7 @@ def _member_fields(m: MoveMember, on: date, relationship: str, is_head: bool, po
         "moving": m.moving,
         "restricted": m.restricted,
         "hidden": policy.hidden(m.atena_no or m.key),
+        **_child_fields(m.birth_date, on),
         **{f"has_{q.kind}": True for q in m.qualifications if q.active_on(on)},
     }
 
@@ -118,8 +132,13 @@ def _prefixed(prefix: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_context(case: CaseInfo, *, person: Person | None = None, household: Household | None = None,
                   move: Move | None = None, answers: Mapping[str, Any] | None = None,
-                  unmasked: Iterable[str] = (), extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A flat dict for one form: case.*, person.*, household.*, move.*, answers.*, members[]."""
+                  unmasked: Iterable[str] = (), subjects: Iterable[str] | None = None,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A flat dict for one form: case.*, person.*, household.*, move.*, answers.*, members[].
+
+    ``subjects`` (宛名番号 or move member keys) narrows ``subjects[]`` to the persons a form is
+    about (e.g. only those joining 国保); by default it is every member.
+    """
     restricted: set[str] = set()
     for p in ([person] if person else []) + (household.members if household else []):
         if p.restricted:
@@ -146,7 +165,9 @@ def build_context(case: CaseInfo, *, person: Person | None = None, household: Ho
         "case.notifier_is_household": case.notifier_relation == "同一世帯",
         "case.notifier_is_proxy": case.notifier_relation == "代理人",
         "case.notifier_phone": case.notifier_phone,
-        "case.notifier_address": case.notifier_address,
+        # A notifier in the same visit usually shares the protected person's address.
+        "case.notifier_address": PRINT_MASK_TEXT if policy.restricted - policy.unmasked
+        else case.notifier_address,
         "masked": bool(policy.restricted - policy.unmasked),
     }
     ctx.update(_prefixed("case", case.extra))
@@ -175,6 +196,11 @@ def build_context(case: CaseInfo, *, person: Person | None = None, household: Ho
         members = _move_members(move, on, policy) or members
     ctx["members"] = members
     ctx["member_count"] = len(members)
+    ctx["children"] = [m for m in members if m["is_child"]]
+    ctx["school_children"] = [m for m in members if m["school_grade"]]
+    wanted = set(subjects) if subjects is not None else None
+    ctx["subjects"] = [m for m in members
+                       if wanted is None or m["atena_no"] in wanted or m.get("key") in wanted]
     if person is None and members:
         ctx.update(_prefixed("person", members[0]))
     for k, v in (answers or {}).items():

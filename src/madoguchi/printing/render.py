@@ -157,7 +157,10 @@ class _Painter:
             top = y + (h - total) / 2
         self.c.setFillGray(color)
         for i, line in enumerate(lines):
-            baseline = top + line_h * i + line_h / 2 + size * PT_TO_MM * 0.36
+            if h is None:  # y is the top of the first line
+                baseline = top + line_h * i + size * PT_TO_MM * 0.88
+            else:
+                baseline = top + line_h * i + line_h / 2 + size * PT_TO_MM * 0.36
             lw = fonts.string_width(line, style, size) / mm
             if align == "center" and w:
                 lx = x + (w - lw) / 2
@@ -288,6 +291,16 @@ def _draw_cell(p: _Painter, x: float, y: float, w: float, h: float, cell: Mappin
             p.text(x, y, w, h, label, font=font or "mincho", size=size, align=cell.get("align", "center"),
                    valign=cell.get("valign", "middle"), wrap=cell.get("wrap", False), pad=0.8)
         return
+    if "boxes" in cell:
+        # 桁枠: one character per box (番号 fields), divided by thin lines.
+        n = int(cell["boxes"])
+        step = w / n
+        for i in range(1, n):
+            p.line(x + i * step, y + h * 0.35, x + i * step, y + h, width=0.3, dash=[1, 1])
+        chars = _text_of(cell, ctx, None)
+        for i, ch in enumerate(chars[:n]):
+            p.text(x + i * step, y, step, h, ch, font=font, size=size, align="center", pad=0)
+        return
     if "hint" in cell:
         hint = _text_of({"value": cell["hint"]}, ctx, None)
         p.text(x + 1, y + 0.4, None, 2.4, hint, font="mincho", size=6, color=0.25, pad=0)
@@ -342,7 +355,8 @@ def _draw_table(p: _Painter, el: Mapping[str, Any], ctx: Mapping[str, Any], page
                                color=0.15)
                         top = 2.6
                     p.text(cx, ry + top, cw, row_h - top, text, font=col.get("font"),
-                           size=float(col.get("size", size)), align=col.get("align", "left"), wrap="\n" in text)
+                           size=float(col.get("size", size)), align=col.get("align", "left"),
+                           wrap="\n" in text or bool(col.get("wrap")))
             cx += cw
     p.rect(x, y, total_w, header_h + n_rows * row_h, width=width * 2)
 
@@ -460,7 +474,7 @@ def render_forms(jobs: Iterable[FormJob], *, watermark: str | None = None,
     titles: list[str] = []
     for job in jobs:
         t = _resolve(job.template, templates_directory)
-        ctx = dict(job.context)
+        ctx = {"form.date_label": "届出日", **t.vars, **job.context}
         ctx.setdefault("form.title", t.title)
         ctx.setdefault("form.id", t.id)
         n = page_count(t, ctx)

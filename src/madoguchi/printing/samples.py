@@ -106,9 +106,38 @@ def sample_outputs() -> dict[str, Callable[[], bytes]]:
     out: dict[str, Callable[[], bytes]] = {
         tid: partial(lambda t: render_form(t, template_sample_context(t)), tid) for tid in available_templates()
     }
+    out["koufu_seikyu"] = _koufu_seikyu_sample
     out["juki_idou-masked"] = lambda: render_form("juki_idou", sample_context(restricted=True))
     out["juki_idou-training"] = lambda: render_form("juki_idou", template_sample_context("juki_idou"),
                                                     watermark=TRAINING_WATERMARK)
     out["inkan_touroku-demo"] = lambda: render_form("inkan_touroku", template_sample_context("inkan_touroku"),
                                                     watermark=DEMO_WATERMARK)
     return out
+
+
+def sample_certificate_request():
+    """A 本人 request for four kinds (住民票 with 本籍・続柄, 印鑑, 所得, 軽自動車 継続検査)."""
+    from ..domain.certificates import CertificateRequest, RequesterType, RequestLine, Subject
+
+    hh = sample_household()
+    subjects = {p.atena_no: Subject(p.atena_no, p.name, p.household_no, p.restricted) for p in hh.members}
+    request = CertificateRequest(
+        lines=[
+            RequestLine("juminhyo.zenbu", 2, {"honseki": True, "zokugara": True}, ("000000101",)),
+            RequestLine("inkan.shoumei", 1, {}, ("000000101",)),
+            RequestLine("zei.shotoku", 1, {"fiscal_year": "令和7年度"}, ("000000101",)),
+            RequestLine("nouzei.keijidousha_keizoku", 1, {"vehicle": "札幌 480 あ 12-34"}, ("000000101",)),
+        ],
+        requester_type=RequesterType.SELF, requester_name="𠮷田 太郎", requester_atena_no="000000101",
+        requester_household_no="H0001", purpose="自動車購入のため", submit_to="自動車販売店",
+        identity_checked=True)
+    return request, subjects
+
+
+def _koufu_seikyu_sample() -> bytes:
+    from .certificates import default_catalogue, render_certificate_request
+    from ..domain.certificates import check_request
+
+    request, subjects = sample_certificate_request()
+    check = check_request(request, default_catalogue(), subjects)
+    return render_certificate_request(sample_case(), request, check, subjects)

@@ -39,10 +39,10 @@ _ELEMENT_KEYS: dict[str, set[str]] = {
 }
 _ROW_KEYS = {"h", "cells"}
 _CELL_KEYS = {"w", "label", "hint", "checks", "rows", "fill", "vertical", "border", "pad",
-              "label_size", "suffix"} | _TEXT_KEYS
+              "label_size", "suffix", "boxes"} | _TEXT_KEYS
 _CHECK_ITEM_KEYS = {"label", "bind", "equals"}
-_COLUMN_KEYS = {"w", "label", "bind", "value", "text", "align", "size", "font", "checks", "hint"}
-_TOP_KEYS = {"id", "title", "page", "font", "background", "elements", "description"}
+_COLUMN_KEYS = {"w", "label", "bind", "value", "text", "align", "size", "font", "checks", "hint", "wrap"}
+_TOP_KEYS = {"id", "title", "page", "font", "background", "elements", "description", "vars"}
 _PAGE_KEYS = {"size", "orientation"}
 
 
@@ -56,6 +56,7 @@ class FormTemplate:
     font: str = "gothic"
     background: Path | None = None
     description: str = ""
+    vars: dict[str, Any] = field(default_factory=dict)  # context defaults, e.g. form.date_label
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -175,6 +176,7 @@ def parse_template(data: dict[str, Any], *, base: Path, source: Path | None = No
     return FormTemplate(id=str(data["id"]), title=str(data["title"]), page_w=w, page_h=h,
                         elements=tuple(elements), font=data.get("font", "gothic"),
                         background=background, description=data.get("description", ""),
+                        vars=dict(data.get("vars") or {}),
                         source=source)
 
 
