@@ -262,7 +262,7 @@ def _hit(r, today: date) -> ResidentHit:  # noqa: ANN001
 # --- persons and households --------------------------------------------------------------------------------
 
 
-def _load_persons(s: Session, where: ColumnElement[bool]) -> list[Person]:
+def load_persons(s: Session, where: ColumnElement[bool]) -> list[Person]:
     rows = s.execute(
         select(P, A, Town.name).select_from(P)
         .outerjoin(A, A.atena_no == P.atena_no)
@@ -317,7 +317,7 @@ def household(db: Database, actor: Actor, household_no: str, *, today: date | No
     actor.require("resident.read")
     today = today or date.today()
     with db.uow(actor.info) as uow:
-        people = _load_persons(uow.session, P.household_no == household_no)
+        people = load_persons(uow.session, P.household_no == household_no)
         if not people:
             raise InputError(f"世帯番号「{household_no}」の世帯は見つかりません。")
         current = [p for p in people if p.is_current]
@@ -337,7 +337,7 @@ def person_detail(db: Database, actor: Actor, atena_no: str) -> Person:
     """One person's record (address masked if restricted); audited."""
     actor.require("resident.read")
     with db.uow(actor.info) as uow:
-        people = _load_persons(uow.session, P.atena_no == atena_no)
+        people = load_persons(uow.session, P.atena_no == atena_no)
         if not people:
             raise InputError(f"宛名番号「{atena_no}」の住民は見つかりません。")
         _audit_views(uow.session, actor, people, "detail")
