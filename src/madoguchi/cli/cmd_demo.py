@@ -16,14 +16,16 @@ from madoguchi.errors import InputError
 from madoguchi.sync.generator import FILES, generate_export
 
 MAX_RESIDENTS = 5_000_000
+_USAGE = "使い方: "
 
 
 def register(subparsers) -> None:  # noqa: ANN001 - argparse's private action type
     p = subparsers.add_parser(
         "demo", help="デモ・研修用の架空データを作成します",
         description="デモ・研修用の架空データ（実在しない深川市の住民）を作成します。")
+    # prog given explicitly: argparse would format it with the parent's usage prefix included
     sub = p.add_subparsers(dest="demo_command", metavar="サブコマンド", required=True,
-                           parser_class=_parser_class(p))
+                           prog=p.prog.removeprefix(_USAGE), parser_class=_parser_class(p))
     e = sub.add_parser(
         "export", help="架空の基幹系連携データ（既定レイアウト）を出力します",
         description="架空の住民・資格・住所マスタを基幹系連携データの既定レイアウト（CSV と manifest.json）で"
@@ -75,11 +77,11 @@ def run_export(args: argparse.Namespace) -> int:
                          "上書きする場合は --force を付けてください。")
     started = time.perf_counter()
     try:
-        manifest = generate_export(out, args.residents, args.seed, today)
+        folder = generate_export(out, args.residents, args.seed, today)
     except OSError as exc:
         raise InputError(f"出力先「{out}」に書き込めませんでした: {exc.strerror or exc}") from exc
     seconds = time.perf_counter() - started
-    info = json.loads(manifest.read_text(encoding="utf-8"))
+    info = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     counts = {f["name"]: f["rows"] for f in info["files"]}
     print(f"架空データを出力しました: {out}")
     print(f"  基準日 {today.isoformat()}  シード {args.seed}  所要 {seconds:.1f} 秒")

@@ -169,6 +169,7 @@ _SCHOOLS = {
     "多度志": ("多度志小学校", "多度志中学校"),
 }
 _NURSERIES = ("ひまわり保育園", "あおぞら保育園", "こども園みどり", "わかば保育所", "認定こども園ふかがわ")
+_INCOMERS = frozenset(("妻", "夫", "子の妻", "同居人", "縁故者"))
 _KAIGO_GRADES = ("要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5")
 _PLATE_KANA = "あいうえかきくけこさすせそたちつてとなにぬねのはひふほまみむめもやゆよらりるれろわ"
 
@@ -380,7 +381,7 @@ class _Generator:
         if kids and self.r() < 0.04 and head.sex == "1":
             kids[0].rel = "妻の子"
             kids[0].parent = mother
-            kids[0].koseki = kids[0]
+            kids[0].koseki = mother  # still in the koseki the mother headed before remarrying
         return members + kids
 
     def single_parent(self, sn: str, snk: str) -> list[_P]:
@@ -602,19 +603,24 @@ class _Generator:
 
         # when the household came to the city and to this address
         head_age = (t - head.b) / 365.2425
-        if head.kind == "1" and r() < 0.35:
+        if (head.kind == "1" or head.rstat == "特別永住者") and r() < 0.35:
             since = head.b  # born here
         else:
             lo = head.b + int(min(18.0, head_age) * 365.2425)
             since = self.between(lo, t - 30)
         addr_since = since if r() < 0.4 else self.between(since, t - 20)
+        if head.kind == "2" and head.rstat != "特別永住者":
+            since = addr_since = max(head.b, t - int(r() * 6 * 365) - 30)
+        first_child = min((m.b for m in members if m.parent is not None), default=t - 30)
         for m in members:
             m.since = max(m.b, since)
             m.addr_since = max(m.b, addr_since)
-        if head.kind == "2":
-            since = addr_since = max(head.b, t - int(r() * 6 * 365) - 30)
-            for m in members:
-                m.since = m.addr_since = max(m.b, since)
+            if m is not head and m.rel in _INCOMERS:  # came later, at marriage or when moving in
+                came = min(max(m.since, m.b + int((20 + r() * 10) * 365.2425)), t - 30)
+                if m.rel not in ("同居人", "縁故者"):
+                    came = min(came, first_child)  # before their children were born here
+                m.since = max(m.since, came)
+                m.addr_since = max(m.addr_since, m.since)
 
         # removals: a whole household that moved out, a grown-up child that left, a spouse who died
         if r() < 0.012:
@@ -635,7 +641,8 @@ class _Generator:
                 sb = head.b + int((r() * 6 - 4) * 365.2425)
                 spouse = self.person(head.sn, head.snk, "1" if head.sex == "2" else "2", sb,
                                      "夫" if head.sex == "2" else "妻")
-                spouse.since, spouse.addr_since = max(sb, head.since), max(sb, head.addr_since)
+                spouse.since = min(max(head.since, sb + int(22 * 365.2425)), t - 30)
+                spouse.addr_since = max(spouse.since, head.addr_since)
                 lo = max(spouse.addr_since, spouse.b + 65 * 365) + 1
                 if lo < t - 1:
                     spouse.status, spouse.removed, spouse.reason = "3", self.between(max(lo, t - 5 * 365), t - 1), "死亡"
@@ -715,7 +722,7 @@ class _Generator:
                 honseki = hittousha = ""
             moved = ""
             if m.since > m.b:
-                moved = moved_from if m.kind == "1" else f"国外（{m.nat}）"
+                moved = moved_from if m.kind == "1" or m.rstat == "特別永住者" else f"国外（{m.nat}）"
             upd = max(m.addr_since, m.removed, self.between(t - 700, t - 1))
             updated_at = f"{self.s(min(upd, t - 1))}T{8 + int(r() * 10):02d}:{int(r() * 60):02d}:00+09:00"
             self.res.add((
@@ -851,7 +858,10 @@ def _sha256(path: Path) -> str:
 
 
 def generate_export(out_dir: Path, residents: int, seed: int, today: date) -> Path:
-    """Write a full synthetic export into `out_dir` (created if needed); return the manifest path."""
+    """Write a full synthetic export into `out_dir` (created if needed) and return that folder.
+
+    Existing export files in the folder are overwritten.
+    """
     if residents < 1:
         raise ValueError("residents must be at least 1")
     out_dir = Path(out_dir)
@@ -877,4 +887,4 @@ def generate_export(out_dir: Path, residents: int, seed: int, today: date) -> Pa
     }
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return path
+    return out_dir
