@@ -1,0 +1,354 @@
+"""Reading one export file through its mapping: decode, split, translate codes, validate fields.
+
+Shared by both database dialects. Each record comes out as a list of values in the order of the
+file kind's fields (str, bool or None for an unknown date), or as an `Issue` saying, in Japanese,
+which file, line and column is wrong and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from madoguchi.domain.wareki import DateParseError, parse_date
+from madoguchi.errors import ImportFailed
+from madoguchi.sync.mapping import FieldDef, FileMapping
+
+JST = timezone(timedelta(hours=9))
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_YMD = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_PAD = " \t\r\u3000"
+RAW_LIMIT = 2000
+
+
+@dataclass
+class Issue:
+    file: str
+    line: int
+    column: str
+    reason: str
+    raw: str = ""
+    key: str = ""  # atena_no of the row when it could be read (to hold that person's previous data)
+
+    def text(self) -> str:
+        col = f" {self.column}列" if self.column else ""
+        return f"{self.file} {self.line}行目{col}: {self.reason}"
+
+
+class FieldError(ValueError):
+    pass
+
+
+def _date_iso(s: str, fmt: str) -> str:
+    if fmt == "iso":
+        m = _ISO.fullmatch(s)
+        if not m:
+            raise FieldError(f"「{s}」は日付の形（YYYY-MM-DD）ではありません。")
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    elif fmt == "yyyymmdd":
+        m = _YMD.fullmatch(s)
+        if not m:
+            raise FieldError(f"「{s}」は日付の形（YYYYMMDD）ではありません。")
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        if fmt == "era-code" and not re.fullmatch(r"\d{7}", s):
+            raise FieldError(f"「{s}」は元号コード付き日付（例: 4070401）の形ではありません。")
+        if fmt == "wareki" and not re.fullmatch(r"[MTSHR]\d{1,2}\.\d{1,2}\.\d{1,2}", s):
+            raise FieldError(f"「{s}」は和暦の日付（例: R07.04.01）の形ではありません。")
+        try:
+            return parse_date(s).isoformat()
+        except DateParseError as exc:
+            raise FieldError(str(exc)) from None
+    try:
+        return date(y, mo, d).isoformat()
+    except ValueError:
+        raise FieldError(f"「{s}」は存在しない日付です。") from None
+
+
+def _timestamp(s: str) -> str:
+    try:
+        t = datetime.fromisoformat(s.replace("/", "-"))
+    except ValueError:
+        raise FieldError(f"「{s}」は日時（YYYY-MM-DD HH:MM:SS）として読めません。") from None
+    if t.tzinfo is not None:
+        t = t.astimezone(JST).replace(tzinfo=None)
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Converter:
+    """Field conversion for one file mapping, with caches for values that repeat (dates, codes)."""
+
+    def __init__(self, fm: FileMapping) -> None:
+        self.fm = fm
+        self._dates: dict[str, str | FieldError] = {}
+        self._nulls = frozenset(fm.null_values)
+
+    def convert(self, f: FieldDef, v: str | None) -> object:
+        fm = self.fm
+        if v is None:
+            v = ""
+        codes = fm.codes.get(f.name)
+        if f.kind != "text":
+            v = v.strip(_PAD)
+        else:
+            v = v.strip(" \t\r") if fm.format == "csv" else v.strip(_PAD)
+        if v in self._nulls:
+            v = ""
+        if codes is not None and v in codes:
+            v = codes[v]
+        if not v:
+            if f.required:
+                raise FieldError("必須の項目が空です。")
+            if f.kind in ("date", "timestamp"):
+                return None
+            v = f.default
+            if f.kind == "bool":
+                return v == "1"
+            return v
+        kind = f.kind
+        if kind == "text":
+            limit = fm.limit(f)
+            if limit and len(v) > limit:
+                raise FieldError(f"{limit}文字を超えています（{len(v)}文字）。")
+            return v
+        if kind == "date":
+            got = self._dates.get(v)
+            if got is None:
+                try:
+                    got = _date_iso(v, fm.date_format)
+                except FieldError as exc:
+                    got = exc
+                self._dates[v] = got
+            if isinstance(got, FieldError):
+                raise got
+            return got
+        if kind == "timestamp":
+            return _timestamp(v)
+        if kind == "bool":
+            low = v.lower()
+            if low in ("1", "true", "t", "yes", "y"):
+                return True
+            if low in ("0", "false", "f", "no", "n"):
+                return False
+            raise FieldError(f"「{v}」は 1（はい）/0（いいえ）のどちらでもありません。")
+        if kind == "digits":
+            d = v.replace("-", "").replace("－", "")
+            if not (d.isascii() and d.isdigit()) or (f.digits and len(d) != f.digits):
+                raise FieldError(f"「{v}」は{f.digits}桁の数字ではありません。")
+            return d
+        if kind == "enum":
+            if v not in f.choices:
+                allowed = "、".join(c for c in f.choices if c)
+                raise FieldError(f"「{v}」は使えない値です（使える値: {allowed}）。")
+            return v
+        raise AssertionError(kind)  # pragma: no cover
+
+
+def _decode_reason(encoding: str) -> str:
+    return f"文字コード {encoding} として読めないバイトがあります（文字化け・別の文字コードの可能性）。"
+
+
+class FileReader:
+    """Iterates the records of one file. `issues` collects row problems; fatal problems raise."""
+
+    def __init__(self, path: Path, fm: FileMapping, issue: Callable[[Issue], None]) -> None:
+        self.path = path
+        self.fm = fm
+        self.name = path.name
+        self.issue = issue
+        self.conv = Converter(fm)
+        self.records = 0  # data records seen (for the manifest row count)
+        self.bad = 0
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _report(self, line: int, column: str, reason: str, raw: str, key: str = "") -> None:
+        self.bad += 1
+        self.issue(Issue(self.name, line, column, reason, raw[:RAW_LIMIT], key))
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as fh:
+            first = True
+            for line in fh:
+                if first:
+                    first = False
+                    if line.startswith(b"\xef\xbb\xbf") and self.fm.encoding.startswith("utf-8"):
+                        line = line[3:]
+                yield line
+
+    def __iter__(self) -> Iterator[tuple[int, str, list]]:
+        if self.fm.format == "fixed":
+            yield from self._fixed()
+        else:
+            yield from self._csv()
+
+    # -- CSV ----------------------------------------------------------------------------------
+
+    def _csv(self) -> Iterator[tuple[int, str, list]]:
+        enc = "utf-8" if self.fm.encoding.startswith("utf-8") else self.fm.encoding
+        bad_lines: set[int] = set()
+        lines_text: list[str] = []
+
+        def decoded() -> Iterator[str]:
+            for n, raw in enumerate(self._raw_lines(), 1):
+                try:
+                    text = raw.decode(enc)
+                except UnicodeDecodeError:
+                    text = raw.decode(enc, errors="replace")
+                    bad_lines.add(n)
+                lines_text.append(text)
+                yield text
+
+        reader = csv.reader(decoded(), delimiter=self.fm.delimiter, strict=True)
+        fields = self.fm.fields
+        idx: list[int | None] = []
+        consts: list[str | None] = []
+        header_len = 0
+        last_line = 0
+        if self.fm.header:
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise ImportFailed(f"{self.name} が空です（見出し行がありません）。") from None
+            except csv.Error as exc:
+                raise ImportFailed(f"{self.name} の見出し行が読めません: {exc}") from None
+            if 1 in bad_lines:
+                raise ImportFailed(f"{self.name} の見出し行が文字コード {self.fm.encoding} として読めません。"
+                                   "マッピングの encoding を確認してください。")
+            names = [h.strip(_PAD) for h in header]
+            header_len = len(names)
+            pos = {h: i for i, h in enumerate(names)}
+            for f in fields:
+                src = self.fm.source(f.name)
+                if src.value is not None:
+                    idx.append(None)
+                    consts.append(src.value)
+                elif src.header in pos:
+                    idx.append(pos[src.header])
+                    consts.append(None)
+                elif f.required:
+                    raise ImportFailed(f"{self.name} に必要な列「{src.header}」（{f.name}）がありません。"
+                                       "見出し行とマッピングを確認してください。")
+                else:
+                    idx.append(None)
+                    consts.append(None)
+            last_line = reader.line_num
+            lines_text.clear()
+        else:
+            for f in fields:
+                src = self.fm.source(f.name)
+                consts.append(src.value)
+                idx.append(int(src.header) - 1 if src.header and src.header.isdigit() else None)
+        conv = self.conv.convert
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                start = last_line + 1
+                last_line = reader.line_num
+                raw = "".join(lines_text)
+                lines_text.clear()
+                self.records += 1
+                self._report(start, "", f"引用符（\"）の使い方が正しくありません（{exc}）。"
+                                        "値の中の \" は \"\" と二重にしてください。", raw)
+                continue
+            start = last_line + 1
+            last_line = reader.line_num
+            raw = "".join(lines_text)
+            lines_text.clear()
+            if not row:
+                continue  # blank line
+            self.records += 1
+            if header_len and len(row) != header_len:
+                self._report(start, "", f"列の数が見出しと違います（見出し {header_len} 列、この行 {len(row)} 列）。"
+                                        "区切り文字や引用符の閉じ忘れを確認してください。", raw,
+                             self._key(row, idx))
+                continue
+            broken = any(n in bad_lines for n in range(start, last_line + 1))
+            if broken or "\ufffd" in raw or _CONTROL.search(raw):
+                col = ""
+                for f, i in zip(fields, idx):
+                    if i is not None and i < len(row) and ("\ufffd" in row[i] or _CONTROL.search(row[i])):
+                        col = self.fm.source(f.name).describe()
+                        break
+                reason = (_decode_reason(self.fm.encoding) if (broken or "\ufffd" in raw)
+                          else "制御文字が含まれています。")
+                self._report(start, col, reason, raw, self._key(row, idx))
+                continue
+            out = []
+            try:
+                for f, i, c in zip(fields, idx, consts):
+                    if c is not None:
+                        v = c
+                    elif i is None:
+                        v = None
+                    else:
+                        v = row[i] if i < len(row) else None
+                    out.append(conv(f, v))
+            except FieldError as exc:
+                self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
+                continue
+            yield start, raw, out
+
+    def _key(self, row: list[str], idx: list[int | None]) -> str:
+        i = idx[0] if idx else None
+        if self.fields_first_is_atena and i is not None and i < len(row):
+            return row[i].strip(_PAD)
+        return ""
+
+    @property
+    def fields_first_is_atena(self) -> bool:
+        return self.fm.fields[0].name == "atena_no"
+
+    # -- fixed width --------------------------------------------------------------------------
+
+    def _fixed(self) -> Iterator[tuple[int, str, list]]:
+        fm = self.fm
+        fields = fm.fields
+        srcs = [fm.source(f.name) for f in fields]
+        enc = fm.encoding
+        conv = self.conv.convert
+        for n, raw_b in enumerate(self._raw_lines(), 1):
+            line = raw_b.rstrip(b"\r\n")
+            if n == 1 and fm.header:
+                continue
+            if not line.strip():
+                continue
+            self.records += 1
+            raw = line.decode(enc, errors="replace")
+            key = ""
+            a = srcs[0]
+            if fields[0].name == "atena_no" and a.start is not None:
+                key = line[a.start - 1:a.start - 1 + (a.length or 0)].decode(enc, "replace").strip(_PAD)
+            if fm.record_length and len(line) != fm.record_length:
+                self._report(n, "", f"レコード長が {len(line)} バイトです（{fm.record_length} バイトのはず）。"
+                                    "行の欠けや文字コードを確認してください。", raw, key)
+                continue
+            out = []
+            f = fields[0]
+            try:
+                for f, src in zip(fields, srcs):
+                    if src.value is not None:
+                        v: str | None = src.value
+                    elif src.start is not None:
+                        chunk = line[src.start - 1:src.start - 1 + (src.length or 0)]
+                        try:
+                            v = chunk.decode(enc)
+                        except UnicodeDecodeError:
+                            raise FieldError(_decode_reason(enc)) from None
+                        if _CONTROL.search(v):
+                            raise FieldError("制御文字が含まれています。")
+                    else:
+                        v = None
+                    out.append(conv(f, v))
+            except FieldError as exc:
+                self._report(n, fm.source(f.name).describe(), str(exc), raw, key)
+                continue
+            yield n, raw, out
