@@ -394,7 +394,7 @@ class _Generator:
     def three_generations(self, sn: str, snk: str) -> list[_P]:
         if self.r() < 0.55:
             members = self.family(sn, snk)
-            head = members[0] if members[0].sex == "1" else members[1]
+            head = members[0]  # 父 and 母 are the householder's parents
             gap = 24 + self.r() * 10
             out = []
             if self.r() < 0.5:
@@ -482,8 +482,9 @@ class _Generator:
                                        "永住者" if status == "永住者" else "技術・人文知識・国際業務")
             wife = self.foreign_person(False, "2", head.b + int(self.r() * 4 * 365), "妻", f,
                                        "永住者" if status == "永住者" else "家族滞在")
-            wife.sn, wife.snk = head.sn, head.snk
-            wife.romaji = head.romaji.split(" ")[0] + " " + wife.romaji.split(" ", 1)[1]
+            if f[0] not in ("中国", "韓国"):  # Chinese and Korean wives keep their surname
+                wife.sn, wife.snk = head.sn, head.snk
+                wife.romaji = head.romaji.split(" ")[0] + " " + wife.romaji.split(" ", 1)[1]
             return [head, wife]
         a = 20 + self.r() * 16
         return [self.foreign_person(False, sex, self.born(a, a), "世帯主", f, status)]
