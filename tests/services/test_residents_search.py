@@ -131,6 +131,7 @@ def test_parse_query_classifies_words():
     assert q.kana == "ヤマダ" and q.name == "山田"
     assert q.dates == [(date(1980, 1, 1), date(1980, 12, 31))]
     assert q.numbers == [("1001", None)]
-    assert q.addresses == ["一条3番"]
+    assert q.addresses == [residents.address_key("一条3番")]
+    assert residents.parse_query("北条").name_or_address == ["北条"]
     assert residents.parse_query("H1").dates == [(date(1989, 1, 8), date(1989, 12, 31))]
-    assert residents.address_key("北海道深川市 あけぼの町３番１２号") == "あけぼの町3番12号"
+    assert residents.address_key("北海道深川市 あけぼの町３番１２号") == "アケボノ町3番12号"

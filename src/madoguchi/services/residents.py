@@ -45,15 +45,12 @@ STATUS_MARK = {"2": "転出", "3": "死亡", "4": "消除"}
 
 
 def address_key(text: str) -> str:
-    """The search key of an address: NFKC, no spaces, no 北海道/市 prefix, kanji-free hyphens.
-
-    The importer stores the same key in person_addresses.address_key.
-    """
-    t = unicodedata.normalize("NFKC", text)
-    t = _SPLIT.sub("", t)
+    """The search key of an address, as the importer stores it in person_addresses.address_key
+    (fold_kana of 町字名+番地+方書); a typed 都道府県/市 prefix is dropped first."""
+    t = _SPLIT.sub("", unicodedata.normalize("NFKC", text))
     t = re.sub(r"^.{2,3}?[都道府県]", "", t)
     t = re.sub(r"^[^0-9]{1,5}?市", "", t)
-    return t.replace("ー", "-").replace("−", "-").replace("‐", "-")
+    return fold_kana(t)
 
 
 @dataclass(frozen=True)
@@ -111,10 +108,13 @@ class ParsedQuery:
     # digits: a 宛名番号, a 住民票コード or (7/8 digits) a birth date such as 5551226 / 19801226
     numbers: list[tuple[str, tuple[date, date] | None]] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
+    # words such as 北条 or 本町: a surname or a 町字 — either may match
+    name_or_address: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.kana or self.name or self.dates or self.numbers or self.addresses)
+        return not (self.kana or self.name or self.dates or self.numbers or self.addresses
+                    or self.name_or_address)
 
 
 def _month_end(y: int, m: int) -> date:
@@ -165,8 +165,11 @@ def parse_query(text: str) -> ParsedQuery:
         if rng:
             q.dates.append(rng)
             continue
-        if any(ch.isdigit() for ch in token) or _ADDRESS_HINT.search(token):
+        if any(ch.isdigit() for ch in token):
             q.addresses.append(address_key(raw))
+            continue
+        if _ADDRESS_HINT.search(token) and not name_parts:
+            q.name_or_address.append(raw)
             continue
         name_parts.append(raw)
     q.kana = fold_kana("".join(kana_parts)) if kana_parts else ""
@@ -196,10 +199,13 @@ def _conditions(q: ParsedQuery, *, can_unmask: bool) -> list[ColumnElement[bool]
         if rng:
             alts.append(P.birth_date == rng[0])
         conds.append(or_(*alts))
+    # A restricted person is never found by where they live unless the actor may unmask.
+    visible = true() if can_unmask else A.restricted == false()
     for key in q.addresses:
-        # A restricted person is never found by where they live unless the actor may unmask.
-        conds.append(and_(A.address_key.like(_like_prefix(key), escape="\\"),
-                          true() if can_unmask else A.restricted == false()))
+        conds.append(and_(A.address_key.like(_like_prefix(key), escape="\\"), visible))
+    for word in q.name_or_address:
+        conds.append(or_(func.replace(P.name, FW_SPACE, "").like(_like_prefix(word), escape="\\"),
+                         and_(A.address_key.like(_like_prefix(address_key(word)), escape="\\"), visible)))
     return conds
 
 
