@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from madoguchi.domain.move_codec import decode_move, encode_move
-from madoguchi.domain.moves import Finding, Level, Move, validate
+from madoguchi.domain.moves import Finding, HouseholdState, Level, Move, MoveMember, Placement, validate
+from madoguchi.domain.people import Address, Qualification
 from madoguchi.errors import InputError, StaleWrite
 from madoguchi.services import audit
 from madoguchi.services.context import Actor
@@ -489,3 +490,51 @@ class CaseListener:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+# --- residents as move members -----------------------------------------------------------------
+
+
+def household_states(db: Database, atena_nos: list[str]) -> tuple[dict[str, MoveMember], list[HouseholdState]]:
+    """The whole current households of the given residents, as the 'before' side of a move.
+
+    Every member of an involved household is returned; the caller marks who moves. A restricted
+    person's address is whatever the database lets this login read (RLS), possibly none.
+    """
+    from madoguchi.store.models import PersonAddressRow, PersonRow, QualificationRow, Town
+
+    with db.session() as s:
+        hh_nos = list(dict.fromkeys(
+            s.execute(select(PersonRow.household_no).where(PersonRow.atena_no.in_(atena_nos))).scalars()))
+        missing = set(atena_nos) - set(s.execute(select(PersonRow.atena_no)
+                                                .where(PersonRow.atena_no.in_(atena_nos))).scalars())
+        if missing:
+            raise InputError("宛名番号 " + "、".join(sorted(missing)) + " の住民は見つかりません。")
+        people = s.execute(select(PersonRow).where(PersonRow.household_no.in_(hh_nos), PersonRow.status == "1")
+                           .order_by(PersonRow.household_no, PersonRow.is_householder.desc(),
+                                     PersonRow.birth_date)).scalars().all()
+        keys = [p.atena_no for p in people]
+        addrs = {a.atena_no: a for a in s.execute(select(PersonAddressRow)
+                                                 .where(PersonAddressRow.atena_no.in_(keys))).scalars()}
+        towns = {t.town_code: t for t in s.execute(select(Town)).scalars()} if addrs else {}
+        quals: dict[str, list[Qualification]] = {}
+        for q in s.execute(select(QualificationRow).where(QualificationRow.atena_no.in_(keys))).scalars():
+            quals.setdefault(q.atena_no, []).append(Qualification(q.kind, q.start_date, q.end_date, q.role,
+                                                                  q.detail))
+    members: dict[str, MoveMember] = {}
+    households: dict[str, HouseholdState] = {no: HouseholdState(no) for no in hh_nos}
+    for p in people:
+        members[p.atena_no] = MoveMember(
+            key=p.atena_no, name=p.name, name_kana=p.name_kana, birth_date=p.birth_date, sex=p.sex,
+            atena_no=p.atena_no, resident_kind=p.resident_kind, qualifications=tuple(quals.get(p.atena_no, ())),
+            mynumber_card_expiry=p.mynumber_card_expiry, e_cert_expiry=p.e_cert_expiry,
+            restricted=bool(p.restricted), moving=p.atena_no in atena_nos)
+        h = households[p.household_no]
+        h.placements.append(Placement(p.atena_no, p.relationship or ("世帯主" if p.is_householder else ""),
+                                      bool(p.is_householder)))
+        a = addrs.get(p.atena_no)
+        if a is not None and (h.address is None or p.is_householder):
+            t = towns.get(a.town_code)
+            h.address = Address(town_name=t.name if t else "", banchi=a.banchi, katagaki=a.katagaki,
+                                postal_code=a.postal_code, town_code=a.town_code)
+    return members, list(households.values())
