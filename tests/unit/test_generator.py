@@ -484,3 +484,20 @@ def test_admin_main_runs_demo_export(tmp_path: Path) -> None:
     code = admin.main(["demo", "export", "--residents", "200", "--out", str(out), "--today", "2026-11-25"])
     assert code == 0
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"][0]["rows"] == 200
+
+
+def test_the_importer_loads_the_export_without_complaints(export: Path, tmp_path: Path) -> None:
+    importer = pytest.importorskip("madoguchi.sync.importer")
+    from madoguchi.store import migrate
+    from madoguchi.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        migrate.upgrade(engine)
+        result = importer.import_export(engine, export, today=TODAY)
+    finally:
+        engine.dispose()
+    assert result.outcome == "ok", result.message
+    assert not result.issues
+    assert result.counts["residents"]["loaded"] == N
+    assert all(c["quarantined"] == 0 for c in result.counts.values())
