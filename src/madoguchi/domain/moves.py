@@ -244,3 +244,126 @@ def deadline(move: Move) -> date | None:
     if move.move_date is None:
         return None
     return move.move_date + timedelta(days=DEADLINE_DAYS)
+
+
+# --- editing operations used by the move grid (pure; they change `move` in place) ---------------
+
+HEAD = "世帯主"
+
+
+def new_household_key(move: Move) -> str:
+    """'new-A', 'new-B' … not yet used on the after side."""
+    used = {h.key for h in move.after} | {h.key for h in move.before}
+    n = 0
+    while True:
+        n += 1
+        letters, k = "", n
+        while k:
+            k, r = divmod(k - 1, 26)
+            letters = chr(ord("A") + r) + letters
+        if f"new-{letters}" not in used:
+            return f"new-{letters}"
+
+
+def start_after_from_before(move: Move) -> None:
+    """Begin the after side as a copy of the before side (the usual starting point)."""
+    if move.after:
+        return
+    move.after = [HouseholdState(h.key, [Placement(p.member_key, p.relationship, p.is_head) for p in h.placements],
+                                 h.address) for h in move.before]
+
+
+def _drop_empty_new(move: Move) -> None:
+    move.after = [h for h in move.after if h.placements or not h.key.startswith("new-")]
+
+
+def unplace(move: Move, member_key: str) -> None:
+    for h in move.after:
+        h.placements = [p for p in h.placements if p.member_key != member_key]
+    _drop_empty_new(move)
+
+
+def place(move: Move, member_key: str, target_key: str | None = None, *, index: int | None = None) -> str:
+    """Put a member into an after household (a new one when `target_key` is None or unknown).
+
+    Joining someone else's household the 続柄 is unknown until the clerk enters it: it is left
+    empty (validation points at it). Someone alone in a household becomes its 世帯主.
+    Returns the key of the target household.
+    """
+    if member_key not in move.members:
+        raise KeyError(member_key)
+    target = next((h for h in move.after if h.key == target_key), None) if target_key else None
+    current = move.household_after_of(member_key)
+    if current is not None and target is current:
+        return current.key
+    unplace(move, member_key)
+    if target is None:
+        target = HouseholdState(target_key or new_household_key(move))
+        source = move.household_before_of(member_key)
+        if source is not None and not target_key:
+            target.address = source.address  # a split usually stays at the same address
+        move.after.append(target)
+    if not target.placements:
+        placement = Placement(member_key, HEAD, True)
+    else:
+        placement = Placement(member_key, "", False)
+    if index is None or index > len(target.placements):
+        target.placements.append(placement)
+    else:
+        target.placements.insert(index, placement)
+    return target.key
+
+
+def set_head(move: Move, household_key: str, member_key: str) -> None:
+    """Make `member_key` the 世帯主; the former head's 続柄 must be entered anew (it was 世帯主)."""
+    h = next(h for h in move.after if h.key == household_key)
+    new = []
+    for p in h.placements:
+        if p.member_key == member_key:
+            new.append(Placement(p.member_key, HEAD, True))
+        elif p.is_head or p.relationship == HEAD:
+            new.append(Placement(p.member_key, "", False))
+        else:
+            new.append(p)
+    new.sort(key=lambda p: not p.is_head)  # the head is listed first
+    h.placements = new
+
+
+def set_relationship(move: Move, household_key: str, member_key: str, relationship: str) -> None:
+    relationship = relationship.strip()
+    if relationship in (HEAD, "本人"):
+        set_head(move, household_key, member_key)
+        return
+    h = next(h for h in move.after if h.key == household_key)
+    h.placements = [Placement(p.member_key, relationship, False) if p.member_key == member_key else p
+                    for p in h.placements]
+
+
+def set_household_address(move: Move, household_key: str, address: Address | None) -> None:
+    h = next(h for h in move.after if h.key == household_key)
+    h.address = address
+
+
+def set_moving(move: Move, member_key: str, moving: bool) -> None:
+    move.members[member_key].moving = moving
+
+
+def add_member(move: Move, member: MoveMember, household_key: str | None = None) -> str:
+    """A newcomer (転入者) without 宛名; placed into `household_key` or a new household."""
+    move.members[member.key] = member
+    return place(move, member.key, household_key)
+
+
+def new_member_key(move: Move) -> str:
+    n = 1
+    while f"new-{n}" in move.members:
+        n += 1
+    return f"new-{n}"
+
+
+def remove_member(move: Move, member_key: str) -> None:
+    """Only newcomers can be removed; residents stay (mark them as not moving instead)."""
+    if move.members[member_key].atena_no:
+        raise ValueError("a resident cannot be removed from the move")
+    unplace(move, member_key)
+    del move.members[member_key]
