@@ -107,6 +107,7 @@ def sample_outputs() -> dict[str, Callable[[], bytes]]:
         tid: partial(lambda t: render_form(t, template_sample_context(t)), tid) for tid in available_templates()
     }
     out["koufu_seikyu"] = _koufu_seikyu_sample
+    out["guide"] = lambda: render_guide_sample()
     out["juki_idou-masked"] = lambda: render_form("juki_idou", sample_context(restricted=True))
     out["juki_idou-training"] = lambda: render_form("juki_idou", template_sample_context("juki_idou"),
                                                     watermark=TRAINING_WATERMARK)
@@ -141,3 +142,38 @@ def _koufu_seikyu_sample() -> bytes:
     request, subjects = sample_certificate_request()
     check = check_request(request, default_catalogue(), subjects)
     return render_certificate_request(sample_case(), request, check, subjects)
+
+
+def sample_guide_items() -> list[Any]:
+    from .guide import GuideItem
+
+    return [
+        GuideItem("国民健康保険の加入", "保険医療課 国保係", floor="1階", counter="7番窓口",
+                  reasons=("転入前に国民健康保険に加入していたため",), persons=("𠮷田 太郎", "𠮷田 花子"),
+                  documents=("前住所地の資格喪失の証明",), deadline=date(2025, 12, 4),
+                  resident_text="加入の届出は転入日から14日以内です。資格確認書は後日郵送します。"),
+        GuideItem("マイナンバーカードの継続利用", "市民課", floor="1階", counter="2番窓口",
+                  reasons=("転入した方がマイナンバーカードをお持ちのため",), persons=("𠮷田 太郎",),
+                  documents=("マイナンバーカード", "暗証番号（数字4桁）"), deadline=date(2026, 2, 23),
+                  resident_text="転入届の日から90日以内に手続きをしないとカードが失効します。"),
+        GuideItem("児童手当の認定請求", "こども課", floor="2階", counter="12番窓口",
+                  reasons=("中学生以下（高校生年代まで）のお子さんがいるため",), persons=("𠮷田 一郎", "𠮷田 さくら"),
+                  documents=("請求者名義の預金通帳", "請求者の健康保険の資格情報"),
+                  deadline="転出予定日の翌日から15日以内",
+                  resident_text="請求が遅れると、遅れた月分の手当を受け取れなくなります。"),
+        GuideItem("転入学の手続き", "教育委員会 学校教育課", floor="3階", counter="",
+                  reasons=("学齢のお子さんがいるため",), persons=("𠮷田 一郎",),
+                  documents=("在学証明書", "教科書給与証明書"),
+                  resident_text="転入学通知書を受け取り、深川小学校へ提出してください。"),
+        GuideItem("後期高齢者医療の住所変更", "保険医療課 医療係", floor="1階", counter="8番窓口",
+                  reasons=("75歳以上の方が転入したため",), persons=("𡈽屋 キヨ",),
+                  documents=("負担区分等証明書",), deadline=date(2025, 12, 4)),
+        GuideItem("犬の登録変更", "環境課", floor="2階", counter="15番窓口", persons=("𠮷田 太郎",),
+                  documents=("前住所地の鑑札",), resident_text="新しい鑑札を交付します（手数料はかかりません）。"),
+    ]
+
+
+def render_guide_sample() -> bytes:
+    from .guide import GuideHousehold, render_guide
+
+    return render_guide(sample_context(), [GuideHousehold("𠮷田 太郎", sample_guide_items())])
