@@ -256,8 +256,10 @@ class FileReader:
                 raw = "".join(lines_text)
                 lines_text.clear()
                 self.records += 1
+                # Best effort at the atena_no so that this person keeps their previous data.
+                guess = [c.strip('"') for c in raw.split(self.fm.delimiter)]
                 self._report(start, "", f"引用符（\"）の使い方が正しくありません（{exc}）。"
-                                        "値の中の \" は \"\" と二重にしてください。", raw)
+                                        "値の中の \" は \"\" と二重にしてください。", raw, self._key(guess, idx))
                 continue
             start = last_line + 1
             last_line = reader.line_num

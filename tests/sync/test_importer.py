@@ -1,0 +1,313 @@
+"""The importer on both dialects: full load, diffs, restrictions, unchanged reloads, bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+from kikan_fixtures import (KATSURAGI, TODAY, TSUCHIYA, YOSHIDA, base_qualifications, base_residents, base_support, person,
+                      replace_line, snapshot, write_csv, write_export, write_manifest)
+from sqlalchemy import select, text
+
+from madoguchi.errors import ImportFailed
+from madoguchi.store.models import ImportChange, ImportIssue, ImportRun
+from madoguchi.sync.importer import import_export, last_import_summary
+from madoguchi.sync.mapping import parse_mapping
+
+ABORT = parse_mapping({"bad_rows": "abort"}, "test")
+
+
+def rows(db, sql: str, **params) -> list[tuple]:  # noqa: ANN001
+    with db.engine.connect() as c:
+        return [tuple(r) for r in c.execute(text(sql), params)]
+
+
+def test_full_load(any_db, export_dir):
+    seen = []
+    result = import_export(any_db, export_dir, actor="tester", today=TODAY,
+                           progress=lambda stage, done, total: seen.append(stage))
+    assert result.outcome == "ok"
+    assert result.changes["persons"] == {"new": 5, "moved": 0, "changed": 0, "removed": 0}
+    assert result.counts["residents"]["loaded"] == 5
+    assert "読込 residents.csv" in seen and seen[-1] == "完了"
+    persons = rows(any_db, "SELECT atena_no, household_no, is_householder, kana_key, birth_date, restricted, "
+                           "import_run_id FROM persons ORDER BY atena_no")
+    assert [p[0] for p in persons] == ["A001", "A002", "A003", "A004", "A005"]
+    a001 = persons[0]
+    assert (a001[1], bool(a001[2]), a001[3]) == ("H1", True, "ヤマダタロウ")
+    assert str(a001[4]) == "1980-04-01"
+    assert a001[6] == result.run_id
+    # 支援措置 current on the load date: restricted in both tables, nobody else is.
+    assert [p[0] for p in persons if p[5]] == ["A005"]
+    assert rows(any_db, "SELECT atena_no FROM person_addresses WHERE restricted = :t", t=True) == [("A005",)]
+    addr = rows(any_db, "SELECT town_code, banchi, katagaki, address_key FROM person_addresses WHERE atena_no='A001'")
+    assert addr == [("001", "1番地", "本町ハイツ101号", "本町1番地本町ハイツ101号")]
+    assert rows(any_db, "SELECT town_code, name, kana_key FROM towns ORDER BY town_code") == [
+        ("001", "本町", "ホンマチ"), ("002", "緑町", "ミドリマチ")]
+    assert rows(any_db, "SELECT COUNT(*) FROM banchi") == [(3,)]
+    assert rows(any_db, "SELECT COUNT(*) FROM qualifications") == [(3,)]
+    with any_db.session() as s:
+        run = s.get(ImportRun, result.run_id)
+        assert (run.outcome, run.actor, run.export_id) == ("ok", "tester", "E1")
+        assert run.counts["residents"]["rows"] == 5 and run.finished_at is not None
+        assert run.changes["persons"]["new"] == 5
+        changes = s.scalars(select(ImportChange.change).where(ImportChange.run_id == run.id)).all()
+        assert sorted(changes) == ["new"] * 5
+        at = run.finished_at if run.finished_at.tzinfo else run.finished_at.replace(tzinfo=timezone.utc)
+        summary = last_import_summary(s, now=at)
+        assert summary.startswith("基幹系データ: ") and summary.endswith(" 取込")
+        assert "更新が止まっています" in last_import_summary(s, now=datetime(2030, 1, 1, tzinfo=timezone.utc))
+
+
+def test_no_import_yet_summary(any_db):
+    with any_db.session() as s:
+        assert last_import_summary(s) == "基幹系データ: 未取込"
+
+
+def test_non_bmp_and_ivs_names_survive_byte_for_byte(any_db, export_dir):
+    import_export(any_db, export_dir, today=TODAY)
+    names = dict(rows(any_db, "SELECT atena_no, name FROM persons"))
+    for atena, want in (("A003", YOSHIDA), ("A004", KATSURAGI), ("A005", TSUCHIYA)):
+        assert names[atena].encode("utf-8") == want.encode("utf-8")
+    assert "\U000e0100" in names["A004"]  # the variation selector is kept, not normalised away
+
+
+def test_second_identical_load_is_unchanged(any_db, export_dir):
+    first = import_export(any_db, export_dir, today=TODAY)
+    before = snapshot(any_db)
+    second = import_export(any_db, export_dir, today=TODAY)
+    assert second.outcome == "unchanged" and second.same_export
+    assert second.changes["persons"] == {"new": 0, "moved": 0, "changed": 0, "removed": 0}
+    assert all(v == [0, 0] for v in second.changes["tables"].values())
+    assert snapshot(any_db) == before
+    assert rows(any_db, "SELECT COUNT(*) FROM import_changes WHERE run_id = :r", r=second.run_id) == [(0,)]
+    # persons keep the run that loaded them
+    assert rows(any_db, "SELECT DISTINCT import_run_id FROM persons") == [(first.run_id,)]
+
+
+def test_diff_of_a_changed_export(any_db, tmp_path):
+    import_export(any_db, write_export(tmp_path / "e1"), today=TODAY)
+    res = base_residents()
+    res[1]["banchi"] = "2番地"  # A002 moved within the city
+    res[1]["katagaki"] = ""
+    res[0]["name_kana"] = "ヤマダ\u3000タロー"  # A001: reading corrected
+    res[2].update(status="2", removed_on="2026-11-20", removal_reason="転出")  # A003 moved out
+    del res[3]  # A004 no longer in the export at all
+    res.append(person("A006", "佐藤\u3000健", "サトウ\u3000ケン", "H5", head=True, town="002", banchi="3番12号"))
+    quals = base_qualifications() + [{"atena_no": "A006", "kind": "kokuho", "role": "head",
+                                      "start_date": "2026-11-20"}]
+    r = import_export(any_db, write_export(tmp_path / "e2", residents=res, qualifications=quals, export_id="E2"),
+                      today=TODAY)
+    assert r.outcome == "ok"
+    assert r.changes["persons"] == {"new": 1, "moved": 1, "changed": 1, "removed": 2}
+    got = dict(rows(any_db, "SELECT atena_no, change FROM import_changes WHERE run_id = :r", r=r.run_id))
+    assert got == {"A006": "new", "A002": "moved", "A001": "changed", "A003": "removed", "A004": "removed"}
+    assert rows(any_db, "SELECT banchi FROM person_addresses WHERE atena_no = 'A002'") == [("2番地",)]
+    assert rows(any_db, "SELECT status FROM persons WHERE atena_no = 'A003'") == [("2",)]
+    assert rows(any_db, "SELECT COUNT(*) FROM persons WHERE atena_no = 'A004'") == [(0,)]
+    assert rows(any_db, "SELECT kana_key FROM persons WHERE atena_no = 'A001'") == [("ヤマダタロウ",)]
+    assert rows(any_db, "SELECT COUNT(*) FROM qualifications") == [(4,)]
+    with any_db.session() as s:
+        assert s.get(ImportRun, r.run_id).changes["persons"]["removed"] == 2
+
+
+def test_support_measure_end_lifts_restriction(any_db, tmp_path):
+    import_export(any_db, write_export(tmp_path / "e1"), today=TODAY)
+    r = import_export(any_db, write_export(tmp_path / "e1"), today=date(2027, 1, 10))  # measure ended 01-09
+    assert r.outcome == "ok" and r.changes["restricted_updates"] == 2
+    assert rows(any_db, "SELECT COUNT(*) FROM persons WHERE restricted = :t", t=True) == [(0,)]
+    assert rows(any_db, "SELECT COUNT(*) FROM person_addresses WHERE restricted = :t", t=True) == [(0,)]
+
+
+def test_export_without_optional_files(any_db, tmp_path):
+    folder = write_export(tmp_path / "e")
+    for name in ("support_measures.csv", "katagaki.csv"):
+        (folder / name).unlink()
+    write_manifest(folder, {"residents.csv": 5, "qualifications.csv": 3, "addresses.csv": 3})
+    r = import_export(any_db, folder, today=TODAY)
+    assert r.outcome == "ok" and "support_measures" not in r.counts
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+
+def _bad_export(tmp_path, case: str):  # noqa: ANN202
+    """An export with one bad residents row (A002, line 3) and the expected (column, reason part)."""
+    folder = write_export(tmp_path / "bad")
+    path = folder / "residents.csv"
+    res = base_residents()
+    rowcount = 5
+    if case == "bad_date":
+        res[1]["birth_date"] = "1985-02-30"
+        want = ("birth_date", "存在しない日付")
+    elif case == "unknown_town":
+        res[1]["town_code"] = "999"
+        want = ("town_code", "住所マスタにありません")
+    elif case == "too_long":
+        res[1]["name"] = "長" * 201
+        want = ("name", "200文字を超えています")
+    elif case == "duplicate":
+        res[1]["atena_no"] = "A001"
+        want = ("atena_no", "複数の行にあります")
+    else:
+        want = None
+    write_csv(path, "residents", res)
+    if case == "broken_quote":
+        replace_line(path, 3, path.read_bytes().split(b"\r\n")[2].replace(b"A002,", b'A002,"H1"x', 1))
+        want = ("", "引用符")
+    elif case == "mojibake":
+        line = path.read_bytes().split(b"\r\n")[2]
+        replace_line(path, 3, line.replace("花子".encode(), "花子".encode("cp932")))
+        want = ("name", "読めないバイト")
+    elif case == "column_count":
+        line = path.read_bytes().split(b"\r\n")[2]
+        replace_line(path, 3, line + b",extra")
+        want = ("", "列の数が見出しと違います")
+    write_manifest(folder, {"residents.csv": rowcount, "qualifications.csv": 3, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1}, export_id="BAD")
+    return folder, want
+
+
+BAD_CASES = ["bad_date", "unknown_town", "too_long", "duplicate", "broken_quote", "mojibake", "column_count"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_row_is_quarantined_and_person_keeps_previous_data(any_db, tmp_path, case):
+    import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(any_db)
+    folder, (column, reason) = _bad_export(tmp_path, case)
+    r = import_export(any_db, folder, today=TODAY)
+    assert r.quarantined >= 1
+    issue = r.issues[0]
+    assert issue.file == "residents.csv"
+    assert issue.line == 3 or (case == "duplicate" and issue.line in (2, 3))
+    assert issue.column == column
+    assert reason in issue.reason
+    # Nobody lost: the bad row's person keeps the previous data; the good rows are as before.
+    # (In the duplicate case A002's row became a second A001: A001 is held, A002 is gone.)
+    want = [p for p in before["persons"] if case != "duplicate" or p[0] != "A002"]
+    assert snapshot(any_db)["persons"] == want
+    with any_db.session() as s:
+        stored = s.scalars(select(ImportIssue).where(ImportIssue.run_id == r.run_id)).all()
+        assert len(stored) == r.quarantined and reason in stored[0].reason
+        assert s.get(ImportRun, r.run_id).quarantined == r.quarantined
+    assert "不正な行" in r.message
+
+
+@pytest.mark.parametrize("case", ["bad_date", "duplicate", "mojibake"])
+def test_bad_row_aborts_under_abort_policy(any_db, tmp_path, case):
+    import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(any_db)
+    folder, (_column, reason) = _bad_export(tmp_path, case)
+    with pytest.raises(ImportFailed, match="取込を中止しました") as exc:
+        import_export(any_db, folder, ABORT, today=TODAY)
+    assert "residents.csv" in exc.value.message and "前回のデータはそのままです" in exc.value.message
+    assert snapshot(any_db) == before
+    with any_db.session() as s:
+        run = s.scalars(select(ImportRun).order_by(ImportRun.id.desc())).first()
+        assert run.outcome == "failed" and "取込を中止" in run.message
+        issues = s.scalars(select(ImportIssue).where(ImportIssue.run_id == run.id)).all()
+        assert issues and reason in issues[0].reason
+        assert "（最新の取込は失敗）" in last_import_summary(s)
+
+
+def test_bad_new_person_is_left_out_but_others_load(any_db, tmp_path):
+    folder, _ = _bad_export(tmp_path, "bad_date")
+    r = import_export(any_db, folder, today=TODAY)
+    assert r.outcome == "ok"
+    assert [a for (a,) in rows(any_db, "SELECT atena_no FROM persons ORDER BY atena_no")] == [
+        "A001", "A003", "A004", "A005"]
+    # A002's qualification is held back with the person
+    assert rows(any_db, "SELECT COUNT(*) FROM qualifications WHERE atena_no = 'A002'") == [(0,)]
+
+
+def test_bad_support_measure_row_restricts_for_safety(any_db, tmp_path):
+    support = base_support() + [{"atena_no": "A001", "start_date": "2026-02-30", "kind": "dv"}]
+    r = import_export(any_db, write_export(tmp_path / "e", support=support), today=TODAY)
+    assert r.issues[0].file == "support_measures.csv" and r.issues[0].column == "start_date"
+    assert rows(any_db, "SELECT atena_no FROM persons WHERE restricted = :t ORDER BY atena_no", t=True) == [
+        ("A001",), ("A005",)]
+
+
+def test_qualification_for_unknown_person_is_reported(any_db, tmp_path):
+    quals = base_qualifications() + [{"atena_no": "Z999", "kind": "kokuho", "start_date": "2020-01-01"}]
+    r = import_export(any_db, write_export(tmp_path / "e", qualifications=quals), today=TODAY)
+    assert [(i.file, i.line, i.column) for i in r.issues] == [("qualifications.csv", 5, "atena_no")]
+    assert "住民ファイルにありません" in r.issues[0].reason
+
+
+def test_unknown_qualification_kind_is_kept(any_db, tmp_path):
+    quals = base_qualifications() + [{"atena_no": "A001", "kind": "shuukan_kumiai", "start_date": "2020-01-01"}]
+    r = import_export(any_db, write_export(tmp_path / "e", qualifications=quals), today=TODAY)
+    assert not r.issues
+    assert rows(any_db, "SELECT kind FROM qualifications WHERE kind = 'shuukan_kumiai'") == [("shuukan_kumiai",)]
+
+
+# --- whole-export failures -------------------------------------------------------------------------
+
+
+def _assert_rejected(db, folder, match: str, before) -> None:  # noqa: ANN001
+    with pytest.raises(ImportFailed, match=match):
+        import_export(db, folder, today=TODAY)
+    assert snapshot(db) == before
+    with db.session() as s:
+        run = s.scalars(select(ImportRun).order_by(ImportRun.id.desc())).first()
+        assert run.outcome == "failed" and run.message
+
+
+def test_hash_mismatch_rejects_the_export(any_db, tmp_path):
+    import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(any_db)
+    folder = write_export(tmp_path / "e", export_id="E2")
+    with open(folder / "residents.csv", "ab") as fh:
+        fh.write("A009,,H9,1,,1,1,x,,,,,,1990-01-01,1,001,1番地,,,,,,,,,,,,,,,\r\n".encode())
+    _assert_rejected(any_db, folder, "SHA-256 と一致しません", before)
+
+
+def test_row_count_mismatch_rejects_the_export(any_db, tmp_path):
+    import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(any_db)
+    folder = write_export(tmp_path / "e", export_id="E2")
+    write_manifest(folder, {"residents.csv": 6, "qualifications.csv": 3, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1})
+    _assert_rejected(any_db, folder, "行数がマニフェストと違います", before)
+
+
+def test_unclosed_quote_swallowing_rows_rejects_the_export(any_db, tmp_path):
+    import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(any_db)
+    folder = write_export(tmp_path / "e", export_id="E2")
+    path = folder / "residents.csv"
+    replace_line(path, 3, path.read_bytes().split(b"\r\n")[2].replace(b",H1,", b',"H1,', 1))
+    write_manifest(folder, {"residents.csv": 5, "qualifications.csv": 3, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1})
+    _assert_rejected(any_db, folder, "引用符", before)
+
+
+def test_missing_manifest_and_missing_column(any_db, tmp_path):
+    folder = write_export(tmp_path / "e")
+    (folder / "manifest.json").unlink()
+    with pytest.raises(ImportFailed, match="manifest.json がありません"):
+        import_export(any_db, folder, today=TODAY)
+    folder = write_export(tmp_path / "e2")
+    path = folder / "residents.csv"
+    replace_line(path, 1, path.read_bytes().split(b"\r\n")[0].replace(b"birth_date", b"birthday"))
+    write_manifest(folder, {"residents.csv": 5, "qualifications.csv": 3, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1})
+    with pytest.raises(ImportFailed, match="必要な列「birth_date」"):
+        import_export(any_db, folder, today=TODAY)
+    with any_db.session() as s:
+        assert s.scalars(select(ImportRun.outcome)).all() == ["failed", "failed"]
+
+
+def test_manifest_with_files_as_mapping_and_bad_kind(any_db, tmp_path):
+    folder = write_export(tmp_path / "e")
+    m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    m["files"] = {f["name"]: {"rows": f["rows"], "sha256": f["sha256"]} for f in m["files"]}
+    (folder / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    assert import_export(any_db, folder, today=TODAY).outcome == "ok"
+    m["kind"] = "delta"
+    (folder / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(ImportFailed, match="full のみ"):
+        import_export(any_db, folder, today=TODAY)
