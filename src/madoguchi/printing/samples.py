@@ -94,6 +94,8 @@ def template_sample_context(template_id: str) -> dict[str, Any]:
                   "kodomo_iryou": 3, "nenkin": 0}
     ctx = sample_context(person_index=per_person.get(template_id, 0))
     ctx.setdefault("procedure.name", "住所変更届（各種）")
+    ctx.setdefault("procedure.department", "市民課 1階 3番窓口")
+    ctx.setdefault("procedure.content", "転入にともなう住所の変更。\n新住所での各種通知の送付先を変更する。")
     ctx.setdefault("case.id_mynumber_card", True)
     return ctx
 

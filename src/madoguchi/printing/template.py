@@ -18,6 +18,9 @@ from ..errors import KnownError
 from ..resources import forms_path
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class TemplateError(KnownError):
     """A form template is missing or malformed."""
 
@@ -142,7 +145,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise TemplateError(f"帳票テンプレート {path} が見つかりません。") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
     except yaml.YAMLError as exc:
         raise TemplateError(f"帳票テンプレート {path.name} を読めません（YAMLの書式誤り）。",
                             detail=str(exc)) from None
@@ -184,13 +187,31 @@ def templates_dir() -> Path:
     return forms_path("templates")
 
 
+_cache: dict[Path, tuple[tuple[int, ...], FormTemplate]] = {}
+
+
+def _stamp(path: Path, base: Path) -> tuple[int, ...]:
+    parts = base / "_parts"
+    files = [path, *(sorted(parts.glob("*.yaml")) if parts.is_dir() else [])]
+    return tuple(f.stat().st_mtime_ns for f in files)
+
+
 def load_template(template_id: str, directory: Path | None = None) -> FormTemplate:
-    """Load forms/templates/<id>.yaml (or from another directory, e.g. a city's own)."""
+    """Load forms/templates/<id>.yaml (or from another directory, e.g. a city's own).
+
+    Parsed templates are kept until the file or a shared part changes on disk.
+    """
     base = directory or templates_dir()
     path = base / f"{template_id}.yaml"
     if not path.exists():
         raise TemplateError(f"帳票テンプレート「{template_id}」がありません（{base}）。")
-    return parse_template(_read_yaml(path), base=base, source=path)
+    stamp = _stamp(path, base)
+    hit = _cache.get(path)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    template = parse_template(_read_yaml(path), base=base, source=path)
+    _cache[path] = (stamp, template)
+    return template
 
 
 def available_templates(directory: Path | None = None) -> list[str]:
