@@ -25,6 +25,7 @@ import bisect
 import csv
 import hashlib
 import json
+import operator
 import random
 import re
 import sqlite3
@@ -174,12 +175,12 @@ _KAIGO_GRADES = ("要支援1", "要支援2", "要介護1", "要介護2", "要介
 _PLATE_KANA = "あいうえかきくけこさすせそたちつてとなにぬねのはひふほまみむめもやゆよらりるれろわ"
 
 
+_CHECK_WEIGHTS = (2, 3, 4, 5, 6, 7, 2, 3, 4, 5)
+
+
 def _check_digit(ten: str) -> str:
     """住民票コード check digit (modulus 11, weights 2–7 then 2–5 from the right)."""
-    total = 0
-    for n, ch in enumerate(reversed(ten), start=1):
-        total += int(ch) * (n + 1 if n <= 6 else n - 5)
-    r = total % 11
+    r = sum(map(operator.mul, map(int, reversed(ten)), _CHECK_WEIGHTS)) % 11
     return "0" if r <= 1 else str(11 - r)
 
 
@@ -213,10 +214,10 @@ class _Writer:
         self.w = csv.writer(self.f, lineterminator="\r\n")
         self.w.writerow(header)
         self.buf: list[tuple | list] = []
+        self.add = self.buf.append  # the hot path: callers flush with maybe_flush()
         self.rows = 0
 
-    def add(self, row: tuple | list) -> None:
-        self.buf.append(row)
+    def maybe_flush(self) -> None:
         if len(self.buf) >= 8192:
             self.flush()
 
@@ -588,6 +589,8 @@ class _Generator:
             if not members:
                 continue
             written += self.emit_household(members, shape, total - written)
+            for w in (self.res, self.qual, self.sup, self.addr, self.kata):
+                w.maybe_flush()
         self.vacant_tail()
         for w in (self.res, self.qual, self.sup, self.addr, self.kata):
             w.close()
