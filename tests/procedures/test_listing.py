@@ -12,6 +12,7 @@ from madoguchi.domain.procedures import (
     list_procedures,
     move_from_spec,
     parse_catalogue,
+    run_case,
     visible_questions,
 )
 from madoguchi.domain.procedures.files import known_form_ids, read_sources
@@ -150,3 +151,32 @@ procedures:
     catalogue = parse_catalogue(sources)
     with pytest.raises(ConditionError, match=r"t\.broken.*t\.yaml 3行目.*条件1（10行目）"):
         list_procedures(_move_in(date(2025, 4, 1), a={"birth": date(1980, 1, 1)}), {}, catalogue)
+
+
+def test_valid_from_and_to_follow_the_move_date():
+    text = """
+procedures:
+  - id: t.dated
+    name: 期間限定
+    department: 市民課
+    counter: 1番
+    category: テスト
+    scope: member
+    valid_from: 2025-04-01
+    valid_to: 2026-03-31
+    applies:
+      - {when: move.is_in, reason: 転入するため}
+    guidance: {explain: 説明}
+    documents: []
+    resident_text: 案内
+    forms: [generic]
+    tests:
+      - {name: a, move: {type: move_in, date: 2025-04-01, members: {a: {birth: 1980-01-01}}}, listed: [a]}
+      - {name: b, move: {type: move_in, date: 2025-03-31, members: {a: {birth: 1980-01-01}}}, listed: []}
+      - {name: c, move: {type: move_in, date: 2026-04-01, members: {a: {birth: 1980-01-01}}}, listed: []}
+"""
+    catalogue = parse_catalogue({"t.yaml": text})
+    for case in catalogue.get("t.dated").tests:
+        assert run_case(case, catalogue)[0] is None
+    assert [x.procedure_id for x in list_procedures(
+        _move_in(date(2026, 3, 31), a={"birth": date(1980, 1, 1)}), {}, catalogue)] == ["t.dated"]
