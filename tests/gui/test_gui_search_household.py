@@ -1,0 +1,106 @@
+"""Search and household screens driven by the keyboard, Qt models checked, screenshots saved."""
+
+from __future__ import annotations
+
+from conftest import shot
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from madoguchi.gui.household_view import HouseholdView
+from madoguchi.gui.main_window import MainWindow
+from madoguchi.gui.models import HouseholdModel, SearchResultModel
+from madoguchi.gui.search_view import SearchView
+from madoguchi.services import residents
+from madoguchi.store.models import AuditEvent
+
+
+def test_keyboard_search_opens_household(qtbot, fonts, seeded, clerk, demo_config, screens):
+    win = MainWindow(seeded, clerk, demo_config)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    view = win.search_view
+    view.entry.insert("やまだ S55")  # as an IME commits it (QTest types ASCII only)
+    qtbot.keyClick(view.entry, Qt.Key.Key_Return)
+    assert view.model.rowCount() == 2
+    assert "2件" in view.message.text()
+    assert view.table.currentIndex().row() == 0
+    shot(win, screens, "search")
+    qtbot.keyClick(view.table, Qt.Key.Key_Down)
+    assert view.table.currentIndex().row() == 1
+    qtbot.keyClick(view.table, Qt.Key.Key_Up)
+    with qtbot.waitSignal(view.householdRequested) as sig:
+        qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    assert sig.args == ["H100", "1001"]
+    assert win.tabs.currentWidget() is win.household_view
+    hv = win.household_view
+    assert hv.model.rowCount() == 3
+    assert "山田\u3000太郎" in hv.title.text() and "あけぼの町3番12号" in hv.address.text()
+    shot(win, screens, "household")
+    # removed persons are marked in the list
+    qtbot.keyClick(win, Qt.Key.Key_F2)
+    view.entry.setText("髙橋")
+    qtbot.keyClick(view.entry, Qt.Key.Key_Return)
+    assert view.model.index(0, 7).data() == "死亡"
+    win.close()
+
+
+def test_search_error_and_nothing_found(qtbot, fonts, seeded, clerk):
+    view = SearchView(seeded, clerk)
+    qtbot.addWidget(view)
+    qtbot.keyClick(view.entry, Qt.Key.Key_Return)
+    assert "検索する文字" in view.message.text()
+    view.entry.setText("ンンン")
+    qtbot.keyClick(view.entry, Qt.Key.Key_Return)
+    assert "見つかりません" in view.message.text() and view.model.rowCount() == 0
+
+
+def test_search_model_masks_restricted_and_passes_modeltester(qtmodeltester, seeded, clerk):
+    model = SearchResultModel()
+    model.set_hits(residents.search(seeded, clerk, "やまだ"))
+    qtmodeltester.check(model)
+    rows = {model.index(r, 8).data(): r for r in range(model.rowCount())}
+    r = rows["1006"]
+    assert model.index(r, 6).data() == "支援措置対象（住所非表示）"
+    assert model.index(r, 7).data() == "要確認"
+    assert model.index(r, 0).data(Qt.ItemDataRole.ToolTipRole) == "確認が必要です（担当者へ）"
+
+
+def test_household_model_and_columns_saved_per_user(qtbot, qtmodeltester, fonts, seeded, clerk, shien):
+    hv = HouseholdView(seeded, clerk)
+    qtbot.addWidget(hv)
+    hv.load("H100", "1003")
+    qtmodeltester.check(hv.model)
+    m = hv.model
+    headers = [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())]
+    assert headers[:6] == ["続柄", "氏名", "フリガナ", "生年月日", "年齢", "性別"]
+    assert "国保" in headers and "児手" in headers
+    assert hv.table.currentIndex().row() == 2          # the person searched for is selected
+    child = [m.index(2, c).data() for c in range(m.columnCount())]
+    assert child[0] == "子" and child[3] == "平成27年7月7日" and child[5] == "男"
+    assert child[headers.index("国保")] == "●" and child[headers.index("児手")] == "●"
+    assert child[headers.index("介護")] == ""
+    # choose columns: saved for this staff member only
+    hv.column_actions["jidou_teate"].setChecked(False)
+    hv.column_actions["kodomo_iryou"].setChecked(True)
+    assert residents.qualification_columns(seeded, clerk)[-1] == "kodomo_iryou"
+    assert "jidou_teate" not in residents.qualification_columns(seeded, clerk)
+    again = HouseholdView(seeded, clerk)
+    qtbot.addWidget(again)
+    assert "kodomo_iryou" in again.model.qualification_columns
+    assert again.column_actions["kodomo_iryou"].isChecked()
+    other = HouseholdView(seeded, shien)
+    qtbot.addWidget(other)
+    assert other.model.qualification_columns == list(residents.DEFAULT_QUALIFICATION_COLUMNS)
+    qtmodeltester.check(HouseholdModel())
+
+
+def test_every_person_view_is_audited(qtbot, seeded, clerk):
+    hv = HouseholdView(seeded, clerk)
+    qtbot.addWidget(hv)
+    hv.load("H100")
+    hv.load("H101")
+    with seeded.session() as s:
+        viewed = [e.object_id for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "person.view")
+                                                .order_by(AuditEvent.id))]
+    assert viewed == ["1001", "1002", "1003", "1004"]
