@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "madoguchi.cli.cmd_case",
     "madoguchi.cli.cmd_procedures",
     "madoguchi.cli.cmd_backup",
+    "madoguchi.cli.cmd_rpa",
 )
 
 
