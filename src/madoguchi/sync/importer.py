@@ -446,7 +446,9 @@ class _Load:
         self.conn.commit()
 
     def _orphans(self, kind: str, label: str) -> None:
-        pred = "NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {t}.atena_no)"
+        # Rows of a person whose own row was bad are held with that person, not reported twice.
+        pred = ("NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {t}.atena_no) AND NOT EXISTS "
+                "(SELECT 1 FROM stg_held h WHERE h.tbl = 'persons' AND h.atena_no = {t}.atena_no)")
         self._sql_issues(kind, f"SELECT line, atena_no FROM stg_{kind} x WHERE {pred.format(t='x')} ORDER BY line",
                          lambda r: f"宛名番号「{r[1]}」が住民ファイルにありません。この{label}の行は取り込みません。",
                          "atena_no", None)
