@@ -180,3 +180,12 @@ procedures:
         assert run_case(case, catalogue)[0] is None
     assert [x.procedure_id for x in list_procedures(
         _move_in(date(2026, 3, 31), a={"birth": date(1980, 1, 1)}), {}, catalogue)] == ["t.dated"]
+
+
+def test_visible_question_says_which_procedures_it_decides(catalogue):
+    move = _move_in(date(2025, 4, 1), a={"birth": date(1960, 4, 2)})
+    q = next(q for q in visible_questions(move, {}, catalogue) if q.question_id == "kaigo_nintei")
+    assert q.decides == ("kaigo.tennyu",)
+    assert "受給資格証明書" in q.help
+    shakai = next(q for q in visible_questions(move, {}, catalogue) if q.question_id == "shakai_hoken")
+    assert shakai.decides == ("kokuho.shutoku",) and shakai.subject == "a" and shakai.answer is None

@@ -48,10 +48,8 @@ def compile_cel(source: str) -> tuple[Compiled, lark.Tree]:
     try:
         tree = _ENV.compile(source)
     except celpy.CELParseError as exc:
-        line = getattr(exc, "line", None) or 1
-        col = getattr(exc, "column", None) or 0
-        raise CelSyntaxError(f"条件式の構文が正しくありません: {exc.args[0] if exc.args else exc}",
-                             line, col) from None
+        raise CelSyntaxError(_syntax_message(exc), getattr(exc, "line", None) or 1,
+                             getattr(exc, "column", None) or 0) from None
     return Compiled(source, _ENV.program(tree)), tree
 
 
@@ -76,7 +74,11 @@ def evaluate(compiled: Compiled, activation: dict, where: str) -> bool:
 
 
 def _eval_message(where: str, source: str, exc: BaseException) -> str:
-    detail = exc.args[0] if exc.args else exc
+    # celpy errors carry (message, python exception type, its args): show the most concrete part
+    args = exc.args
+    detail: object = args[0] if args else exc
+    if len(args) >= 3 and args[2]:
+        detail = f"{args[0]}: {', '.join(str(a) for a in args[2])}" if isinstance(args[2], tuple) else f"{args[0]}: {args[2]}"
     return (f"{where}: 条件式「{source}」を評価できませんでした（{detail}）。"
             "この手続きが正しく判定できないため、管理者に連絡して手続き定義を修正してください。")
 
@@ -283,14 +285,18 @@ _KIND_JA = {"bool": "真偽値", "int": "整数", "string": "文字列", "double
             "bytes": "バイト列", "list": "一覧"}
 
 
+def _syntax_message(exc: Exception) -> str:
+    col = getattr(exc, "column", None)
+    where = f"（{col}文字目付近）" if col else ""
+    return f"条件式の構文が正しくありません{where}。括弧・&&・||・引用符の対応を確認してください。"
+
+
 def check_expression(source: str, roots: dict[str, AttrType]) -> tuple[list[Finding], Usage]:
     """Parse and check; syntax errors are findings too."""
     try:
         tree = _ENV.compile(source)
     except celpy.CELParseError as exc:
-        first = str(exc.args[0] if exc.args else exc).strip().splitlines()[0]
-        return [Finding(f"条件式の構文が正しくありません: {first}",
-                        getattr(exc, "line", None) or 1)], Usage(set(), set())
+        return [Finding(_syntax_message(exc), getattr(exc, "line", None) or 1)], Usage(set(), set())
     checker = Checker(roots)
     checker.check(tree)
     return checker.findings, checker.usage

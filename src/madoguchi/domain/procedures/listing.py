@@ -52,6 +52,8 @@ class VisibleQuestion:
     kind: str
     choices: tuple[str, ...]
     answer: object  # None while unanswered
+    help: str = ""
+    decides: tuple[str, ...] = ()  # procedures that depend on this question
 
 
 @dataclass
@@ -123,6 +125,7 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
     procs = [p for p in catalogue.procedures.values() if not p.manual_only and p.valid_on(facts.on)]
     listed: list[Listed] = []
     visible: list[VisibleQuestion] = []
+    deciders = {q: catalogue.decided_by(q) for q in catalogue.questions}
 
     for hkey, hf in facts.households.items():
         real = not hkey.startswith("\0")  # "\0…": a member not yet placed in a household
@@ -135,7 +138,8 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
                 value = _answer_value(q, answers.get((q.id, hkey)))
                 q_plain[q.id] = value
                 q_cel[celtypes.StringType(q.id)] = to_cel(value)
-                visible.append(VisibleQuestion(q.id, hkey, hkey, "", q.text, q.kind, q.choices, value))
+                visible.append(VisibleQuestion(q.id, hkey, hkey, "", q.text, q.kind, q.choices, value,
+                                               q.help, deciders[q.id]))
 
         member_ctx = []  # (member facts, activation, plain roots) per moving member
         for mkey, owner in facts.member_household.items():
@@ -152,7 +156,7 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
                     mq_plain[q.id] = value
                     mq_cel[celtypes.StringType(q.id)] = to_cel(value)
                     visible.append(VisibleQuestion(q.id, mkey, hf["key"], mf["name"], q.text,
-                                                   q.kind, q.choices, value))
+                                                   q.kind, q.choices, value, q.help, deciders[q.id]))
             member_ctx.append((mkey, mf, m_act, {"move": facts.move, "household": hf, "member": mf,
                                                  "q": mq_plain, "params": params}))
 

@@ -323,11 +323,13 @@ def _procedures(raw: _Raw, questions: dict[str, Question], params_t: AttrType,
             ctx.err(m.line_of("manual_only"), f"{what}: manual_only は true か false です。")
             manual = False
         rules = []
+        referenced: set[str] = set()
         for item, line in _items(ctx, m, "applies", what):
             if not _keys(ctx, item, _RULE_KEYS, _RULE_KEYS, f"{what} の applies", line):
                 continue
             compiled, answers = _check_cel(ctx, item["when"], item.line_of("when"), roots, what)
             used |= answers
+            referenced |= answers
             reason = item.get("reason")
             if not isinstance(reason, str) or not reason.strip():
                 ctx.err(item.line_of("reason"), f"{what}: 理由文（reason）を日本語で書いてください。")
@@ -366,7 +368,8 @@ def _procedures(raw: _Raw, questions: dict[str, Question], params_t: AttrType,
         out[pid] = Procedure(
             id=pid, name=_text(ctx, m, "name", what), department=_text(ctx, m, "department", what),
             counter=_text(ctx, m, "counter", what), category=_text(ctx, m, "category", what),
-            scope=scope, rules=tuple(rules), questions=declared, guidance=guidance,
+            scope=scope, rules=tuple(rules),
+            questions=declared + tuple(sorted(referenced - set(declared))), guidance=guidance,
             documents=_texts(ctx, m, "documents", what),
             resident_text=_text(ctx, m, "resident_text", what),
             resident_text_en=_text(ctx, m, "resident_text_en", what, required=False),

@@ -52,7 +52,7 @@ class Procedure:
     category: str
     scope: str  # "household" | "member"
     rules: tuple[Rule, ...]
-    questions: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()  # declared, then those its conditions read
     guidance: Guidance = field(default_factory=Guidance)
     documents: tuple[str, ...] = ()
     resident_text: str = ""
@@ -122,3 +122,7 @@ class Catalogue:
 
     def get(self, procedure_id: str) -> Procedure:
         return self.procedures[procedure_id]
+
+    def decided_by(self, question_id: str) -> tuple[str, ...]:
+        """Ids of the procedures that depend on a question (shown next to it on screen)."""
+        return tuple(p.id for p in self.procedures.values() if question_id in p.questions)
