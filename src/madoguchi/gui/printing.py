@@ -1,0 +1,237 @@
+"""QPrinter adapter: print rendered PDF bytes to the PC's local printers, or to a PDF file.
+
+Forms come from ``madoguchi.printing`` as PDF bytes; here each page is rasterised with QtPdf
+(QPdfDocument) and painted onto a QPrinter. Which printer, tray, duplex mode and number of
+copies a form kind uses is the terminal's setting (``PrintSettings``). Forms going to the same
+printer with the same setting are sent as one job, so a batch for a household comes out
+together. Every failure is a ``PrintFailed`` with a Japanese message; case data is untouched and
+the print can be retried.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
+from PySide6.QtCore import QBuffer, QByteArray, QRectF, QSize, QSizeF
+from PySide6.QtGui import QColor, QPageLayout, QPageSize, QPainter
+from PySide6.QtPdf import QPdfDocument
+from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
+
+from ..errors import PrintFailed
+
+
+class Duplex(StrEnum):
+    NONE = "none"
+    LONG = "long"    # 長辺とじ
+    SHORT = "short"  # 短辺とじ
+    AUTO = "auto"
+
+
+_DUPLEX = {
+    Duplex.NONE: QPrinter.DuplexMode.DuplexNone,
+    Duplex.LONG: QPrinter.DuplexMode.DuplexLongSide,
+    Duplex.SHORT: QPrinter.DuplexMode.DuplexShortSide,
+    Duplex.AUTO: QPrinter.DuplexMode.DuplexAuto,
+}
+TRAYS = tuple(source.name for source in QPrinter.PaperSource)
+
+
+@dataclass(frozen=True)
+class PrinterSetting:
+    """How one kind of form is printed on this terminal."""
+
+    printer: str = ""   # "" → the PC's default printer
+    tray: str = ""      # a QPrinter.PaperSource name (Auto, Lower, Manual …); "" → the printer's default
+    duplex: Duplex = Duplex.NONE
+    copies: int = 1
+    color: bool = False
+    dpi: int = 300      # raster resolution sent to the printer
+
+    def check(self) -> None:
+        if self.tray and self.tray not in TRAYS:
+            raise PrintFailed(f"給紙トレイ「{self.tray}」は指定できません。使える値: {', '.join(TRAYS)}")
+        if not 1 <= self.copies <= 99:
+            raise PrintFailed("印刷部数は1から99の間で設定してください。")
+        if not 72 <= self.dpi <= 600:
+            raise PrintFailed("印刷の解像度は72から600dpiの間で設定してください。")
+
+
+@dataclass
+class PrintSettings:
+    """Per-form-kind printer settings of one terminal, with a default for all other forms."""
+
+    default: PrinterSetting = field(default_factory=PrinterSetting)
+    forms: dict[str, PrinterSetting] = field(default_factory=dict)
+
+    def for_form(self, form_kind: str) -> PrinterSetting:
+        return self.forms.get(form_kind, self.default)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"default": asdict(self.default), "forms": {k: asdict(v) for k, v in self.forms.items()}}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PrintSettings:
+        def one(d: Mapping[str, Any]) -> PrinterSetting:
+            unknown = set(d) - set(PrinterSetting.__dataclass_fields__)
+            if unknown:
+                raise PrintFailed(f"印刷設定に不明な項目 {', '.join(sorted(unknown))} があります。")
+            s = PrinterSetting(**{**d, "duplex": Duplex(d.get("duplex", "none"))})
+            s.check()
+            return s
+
+        return cls(one(data.get("default") or {}), {k: one(v) for k, v in (data.get("forms") or {}).items()})
+
+
+@dataclass(frozen=True)
+class PrintItem:
+    form_kind: str
+    pdf: bytes
+    title: str = ""
+
+
+@dataclass
+class PrintJob:
+    setting: PrinterSetting
+    items: list[PrintItem]
+
+    @property
+    def name(self) -> str:
+        titles = list(dict.fromkeys(i.title or i.form_kind for i in self.items))
+        return "madoguchi: " + "・".join(titles)
+
+
+def plan_jobs(items: Iterable[PrintItem], settings: PrintSettings) -> list[PrintJob]:
+    """Group forms by their printer setting (order of first appearance kept): one job per printer."""
+    jobs: dict[PrinterSetting, PrintJob] = {}
+    for item in items:
+        s = settings.for_form(item.form_kind)
+        jobs.setdefault(s, PrintJob(s, [])).items.append(item)
+    return list(jobs.values())
+
+
+def merge_pdfs(pdfs: Sequence[bytes]) -> bytes:
+    if len(pdfs) == 1:
+        return pdfs[0]
+    writer = PdfWriter()
+    try:
+        for pdf in pdfs:
+            writer.append(PdfReader(io.BytesIO(pdf)))
+    except PdfReadError as exc:
+        raise PrintFailed("印刷データが壊れています。帳票を作り直してください。", detail=str(exc)) from None
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def available_printers() -> list[str]:
+    return list(QPrinterInfo.availablePrinterNames())
+
+
+def _printer(setting: PrinterSetting, output_file: Path | None) -> QPrinter:
+    setting.check()
+    if output_file is not None:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(output_file))
+        printer.setResolution(setting.dpi)
+    else:
+        if setting.printer:
+            info = QPrinterInfo.printerInfo(setting.printer)
+            if info.isNull():
+                raise PrintFailed(f"プリンタ「{setting.printer}」が見つかりません。電源と接続を確認するか、"
+                                  "印刷設定で別のプリンタを選んでください。")
+        else:
+            info = QPrinterInfo.defaultPrinter()
+            if info.isNull():
+                raise PrintFailed("このパソコンに使えるプリンタがありません。PDFとして保存してください。")
+        printer = QPrinter(info, QPrinter.PrinterMode.HighResolution)
+        if setting.tray:
+            printer.setPaperSource(QPrinter.PaperSource[setting.tray])
+        printer.setDuplex(_DUPLEX[setting.duplex])
+    printer.setCopyCount(setting.copies)
+    printer.setColorMode(QPrinter.ColorMode.Color if setting.color else QPrinter.ColorMode.GrayScale)
+    printer.setFullPage(True)  # our PDFs carry their own margins
+    return printer
+
+
+def _page_size(points: QSizeF) -> tuple[QPageSize, QPageLayout.Orientation]:
+    portrait = points.width() <= points.height()
+    size = QSizeF(points) if portrait else QSizeF(points.height(), points.width())
+    orientation = QPageLayout.Orientation.Portrait if portrait else QPageLayout.Orientation.Landscape
+    return QPageSize(size, QPageSize.Unit.Point, "", QPageSize.SizeMatchPolicy.FuzzyMatch), orientation
+
+
+def print_pdf(pdf: bytes, setting: PrinterSetting, *, job_name: str = "madoguchi",
+              output_file: Path | None = None) -> int:
+    """Print PDF bytes with one QPrinter job (or write them through QPrinter to output_file).
+
+    Returns the number of pages sent. Needs a QGuiApplication.
+    """
+    doc = QPdfDocument()
+    data = QByteArray(pdf)
+    buf = QBuffer(data)
+    buf.open(QBuffer.OpenModeFlag.ReadOnly)
+    doc.load(buf)
+    if doc.status() != QPdfDocument.Status.Ready or doc.pageCount() == 0:
+        raise PrintFailed("印刷データを読み込めませんでした。帳票を作り直してください。",
+                          detail=str(doc.error()))
+    printer = _printer(setting, output_file)
+    printer.setDocName(job_name)
+    size, orientation = _page_size(doc.pagePointSize(0))
+    printer.setPageSize(size)
+    printer.setPageOrientation(orientation)
+    painter = QPainter()
+    if not painter.begin(printer):
+        raise PrintFailed("印刷を開始できませんでした。プリンタの状態（用紙・トナー・オフライン）を確認して、"
+                          "もう一度印刷してください。")
+    try:
+        for i in range(doc.pageCount()):
+            points = doc.pagePointSize(i)
+            if i:
+                size, orientation = _page_size(points)
+                printer.setPageSize(size)
+                printer.setPageOrientation(orientation)
+                if not printer.newPage():
+                    raise PrintFailed("印刷の途中でプリンタが応答しなくなりました。もう一度印刷してください。")
+            target = QRectF(printer.paperRect(QPrinter.Unit.DevicePixel))
+            pixels = QSize(round(points.width() / 72 * setting.dpi), round(points.height() / 72 * setting.dpi))
+            image = doc.render(i, pixels)
+            if image.isNull():
+                raise PrintFailed(f"{i + 1}ページ目を描画できませんでした。もう一度印刷してください。")
+            painter.fillRect(target, QColor("white"))
+            painter.drawImage(target, image)
+    finally:
+        painter.end()
+        buf.close()
+    return doc.pageCount()
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: PrintJob
+    pages: int
+    output_file: Path | None = None
+
+
+def print_items(items: Sequence[PrintItem], settings: PrintSettings, *,
+                output_dir: Path | None = None) -> list[JobResult]:
+    """Print a batch: one job per printer setting. With output_dir, each job goes to a PDF file there."""
+    results = []
+    for n, job in enumerate(plan_jobs(items, settings), start=1):
+        pdf = merge_pdfs([i.pdf for i in job.items])
+        target = output_dir / f"job{n}.pdf" if output_dir is not None else None
+        pages = print_pdf(pdf, job.setting, job_name=job.name, output_file=target)
+        results.append(JobResult(job, pages, target))
+    return results
+
+
+def with_copies(setting: PrinterSetting, copies: int) -> PrinterSetting:
+    """The same setting with another number of copies (e.g. 2 copies asked at the counter)."""
+    return replace(setting, copies=copies)

@@ -1,0 +1,116 @@
+"""QPrinter adapter: batches grouped per printer, printed through QPrinter into PDF files (offscreen)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+pytest.importorskip("PySide6.QtPdf")
+
+from madoguchi.errors import PrintFailed  # noqa: E402
+from madoguchi.gui.printing import (  # noqa: E402
+    Duplex,
+    PrinterSetting,
+    PrintItem,
+    PrintSettings,
+    plan_jobs,
+    print_items,
+    print_pdf,
+)
+from madoguchi.printing import samples  # noqa: E402
+from madoguchi.printing.render import render_form  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def forms():
+    return {t: render_form(t, samples.template_sample_context(t)) for t in ("juki_idou", "kokuho_idou", "inkan_touroku")}
+
+
+def test_jobs_are_grouped_per_printer_setting(forms):
+    settings = PrintSettings(PrinterSetting("窓口プリンタ"),
+                             {"inkan_touroku": PrinterSetting("証明プリンタ", tray="Lower", duplex=Duplex.LONG)})
+    items = [PrintItem(k, v) for k, v in forms.items()]
+    jobs = plan_jobs(items, settings)
+    assert [j.setting.printer for j in jobs] == ["窓口プリンタ", "証明プリンタ"]
+    assert [i.form_kind for i in jobs[0].items] == ["juki_idou", "kokuho_idou"]
+
+
+def test_print_batch_to_pdf_files_through_qprinter(qapp, tmp_path, forms):
+    settings = PrintSettings(PrinterSetting(dpi=100), {"inkan_touroku": PrinterSetting(dpi=100, copies=1)})
+    items = [PrintItem(k, v) for k, v in forms.items()]
+    results = print_items(items, settings, output_dir=tmp_path)
+    assert len(results) == 1  # same setting → one job
+    assert results[0].pages == 3
+    reader = PdfReader(io.BytesIO(results[0].output_file.read_bytes()))
+    assert len(reader.pages) == 3
+    w, h = (float(v) for v in reader.pages[0].mediabox.upper_right)
+    assert abs(w - 595.3) < 2 and abs(h - 841.9) < 2  # A4 kept
+    # The printed pages carry the forms' lines and text; a blank page through the same pipeline has none.
+    from reportlab.pdfgen.canvas import Canvas
+
+    blank = io.BytesIO()
+    c = Canvas(blank)
+    c.showPage()
+    c.save()
+    print_pdf(blank.getvalue(), PrinterSetting(dpi=100), output_file=tmp_path / "blank.pdf")
+    assert _ink((tmp_path / "blank.pdf").read_bytes(), 0) == 0
+    for page in range(3):
+        assert _ink(results[0].output_file.read_bytes(), page) > 0.01
+
+
+def _ink(pdf: bytes, page: int) -> float:
+    """Share of dark pixels on a page, rendered back with QtPdf."""
+    from PySide6.QtCore import QBuffer, QByteArray, QSize
+    from PySide6.QtPdf import QPdfDocument
+
+    doc = QPdfDocument()
+    data = QByteArray(pdf)  # must outlive the buffer
+    buf = QBuffer(data)
+    buf.open(QBuffer.OpenModeFlag.ReadOnly)
+    doc.load(buf)
+    img = doc.render(page, QSize(210, 297))
+    def on_white(x: int, y: int) -> float:
+        c = img.pixelColor(x, y)
+        return c.alphaF() * c.value() + (1 - c.alphaF()) * 255
+
+    dark = sum(1 for y in range(img.height()) for x in range(img.width()) if on_white(x, y) < 160)
+    return dark / (img.width() * img.height())
+
+
+def test_landscape_and_mixed_page_sizes(qapp, tmp_path):
+    from reportlab.lib.pagesizes import A3, A4, landscape
+    from reportlab.pdfgen.canvas import Canvas
+
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=A4)
+    c.drawString(100, 100, "p1")
+    c.showPage()
+    c.setPageSize(landscape(A3))
+    c.drawString(100, 100, "p2")
+    c.showPage()
+    c.save()
+    out = tmp_path / "mixed.pdf"
+    assert print_pdf(buf.getvalue(), PrinterSetting(dpi=72), output_file=out) == 2
+    pages = PdfReader(str(out)).pages
+    w2, h2 = (float(v) for v in pages[1].mediabox.upper_right)
+    assert w2 > h2 and abs(w2 - 1190.6) < 3
+
+
+def test_errors_are_print_failed_in_japanese(qapp, tmp_path, forms):
+    with pytest.raises(PrintFailed, match="印刷データを読み込めません"):
+        print_pdf(b"not a pdf", PrinterSetting(), output_file=tmp_path / "x.pdf")
+    with pytest.raises(PrintFailed, match="見つかりません"):
+        print_pdf(forms["juki_idou"], PrinterSetting(printer="存在しないプリンタ"))
+    with pytest.raises(PrintFailed, match="給紙トレイ"):
+        print_pdf(forms["juki_idou"], PrinterSetting(tray="Drawer9"), output_file=tmp_path / "y.pdf")
+
+
+def test_settings_round_trip_and_strictness():
+    s = PrintSettings(PrinterSetting("A"), {"koufu_seikyu": PrinterSetting("B", "Manual", Duplex.SHORT, 2, True)})
+    assert PrintSettings.from_mapping(s.to_mapping()) == s
+    with pytest.raises(PrintFailed, match="不明な項目"):
+        PrintSettings.from_mapping({"default": {"printr": "A"}})
+    with pytest.raises(PrintFailed, match="部数"):
+        PrintSettings.from_mapping({"default": {"copies": 0}})
