@@ -39,8 +39,22 @@ class CelSyntaxError(Exception):
 
 @dataclass
 class Compiled:
+    """A compiled condition. A top-level `a && b && c` is kept as separate programs evaluated in
+    order, stopping at the first false: most conditions start with a cheap guard (`move.is_in`),
+    and the interpreter does not short-circuit by itself. An error in a conjunct evaluated before
+    a false one is raised (CEL would absorb it): stricter, never silently false."""
+
     source: str
     program: celpy.Runner
+    conjuncts: tuple[celpy.Runner, ...] = ()
+
+
+def _conjuncts(node: lark.Tree) -> list[lark.Tree]:
+    while node.data in ("expr", "conditionalor") and len(node.children) == 1:
+        node = node.children[0]
+    if node.data == "conditionaland" and len(node.children) == 2:
+        return _conjuncts(node.children[0]) + [node.children[1]]
+    return [node]
 
 
 def compile_cel(source: str) -> tuple[Compiled, lark.Tree]:
@@ -50,7 +64,9 @@ def compile_cel(source: str) -> tuple[Compiled, lark.Tree]:
     except celpy.CELParseError as exc:
         raise CelSyntaxError(_syntax_message(exc), getattr(exc, "line", None) or 1,
                              getattr(exc, "column", None) or 0) from None
-    return Compiled(source, _ENV.program(tree)), tree
+    parts = _conjuncts(tree)
+    conjuncts = tuple(_ENV.program(p) for p in parts) if len(parts) > 1 else ()
+    return Compiled(source, _ENV.program(tree), conjuncts), tree
 
 
 def to_cel(value: object) -> celtypes.Value:
@@ -59,8 +75,17 @@ def to_cel(value: object) -> celtypes.Value:
 
 def evaluate(compiled: Compiled, activation: dict, where: str) -> bool:
     """Evaluate to a bool or raise ConditionError naming `where` (procedure/question and line)."""
+    for part in compiled.conjuncts:
+        if not _run(compiled, part, activation, where):
+            return False
+    if compiled.conjuncts:
+        return True
+    return _run(compiled, compiled.program, activation, where)
+
+
+def _run(compiled: Compiled, program: celpy.Runner, activation: dict, where: str) -> bool:
     try:
-        result = compiled.program.evaluate(activation)
+        result = program.evaluate(activation)
     except celpy.CELEvalError as exc:
         raise ConditionError(_eval_message(where, compiled.source, exc)) from None
     except Exception as exc:  # noqa: BLE001 - celpy leaks Python errors; report them all the same
