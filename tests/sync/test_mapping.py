@@ -145,7 +145,7 @@ def test_bad_dates_have_japanese_reasons(fmt, value, reason):
     ({"files": {"residents": {"columns": {"nickname": "x"}}}}, "「nickname」はresidentsの項目にありません"),
     ({"files": {"residents": {"columns": {"name": {"start": 0, "length": 3}}}}}, "1 以上の整数"),
     ({"files": {"residents": {"format": "fixed", "columns": {"atena_no": {"start": 1, "length": 3}}}}},
-     "位置 (start, length) が必要"),
+     "「household_no」の位置"),
 ])
 def test_mapping_errors_are_japanese(data, message):
     with pytest.raises(InputError, match=message):

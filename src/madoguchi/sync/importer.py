@@ -45,6 +45,7 @@ HOLDABLE = {"residents": "persons", "qualifications": "qualifications", "support
 PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_staging / in_swap
 MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
+LOCK_WAIT = 10.0  # seconds
 
 
 @dataclass
@@ -260,7 +261,12 @@ class _Load:
     def start(self) -> None:
         self.conn = self.engine.connect()
         if self.pg:
-            got = self.x("SELECT pg_try_advisory_lock(hashtext('madoguchi-import'))").scalar()
+            # Wait a little: a killed loader's session may take a moment to end on the server.
+            deadline = time.monotonic() + LOCK_WAIT
+            while not (got := self.x("SELECT pg_try_advisory_lock(hashtext('madoguchi-import'))").scalar()):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             if not got:
                 self.conn.close()
                 raise ImportFailed("別の取込が実行中です。終わってからもう一度実行してください。")

@@ -1,0 +1,43 @@
+"""madoguchi-admin import: output, exit codes, database selection."""
+
+from __future__ import annotations
+
+import pytest
+from kikan_fixtures import TODAY, write_export
+
+from madoguchi.cli.admin import main
+
+
+def test_import_command(sqlite_url, tmp_path, capsys):
+    folder = write_export(tmp_path / "e")
+    args = ["--database", sqlite_url, "import", str(folder), "--actor", "ops", "--today", TODAY.isoformat()]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "取込が完了しました（転入等 5 人" in out and "residents.csv: 5 行（取込 5、除外 0）" in out
+    assert main(args) == 0
+    assert "変更はありません" in capsys.readouterr().out
+
+
+def test_import_command_reports_failure_in_japanese(sqlite_url, tmp_path, capsys, monkeypatch):
+    folder = write_export(tmp_path / "e")
+    (folder / "manifest.json").unlink()
+    monkeypatch.setenv("MADOGUCHI_DATABASE_URL", sqlite_url)
+    assert main(["import", str(folder)]) == 1
+    assert "エラー: manifest.json がありません" in capsys.readouterr().err
+
+
+def test_import_command_needs_a_database(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MADOGUCHI_DATABASE_URL", raising=False)
+    assert main(["import", str(tmp_path)]) == 1
+    assert "MADOGUCHI_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_import_command_rejects_bad_today(sqlite_url, tmp_path, capsys):
+    assert main(["--database", sqlite_url, "import", str(tmp_path), "--today", "2026-13-01"]) == 1
+    assert "--today の日付" in capsys.readouterr().err
+
+
+def test_import_command_help_is_japanese(capsys):
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    assert "基幹系の出力フォルダ" in capsys.readouterr().out
