@@ -28,38 +28,51 @@ _COMMAND_MODULES = (
 
 class _JapaneseHelpFormatter(argparse.RawDescriptionHelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None):  # noqa: ANN001
-        return super().add_usage(usage, actions, groups, prefix or "使い方: ")
+        return super().add_usage(usage, actions, groups, prefix if prefix is not None else "使い方: ")
+
+
+_ARGPARSE_JA = (
+    ("the following arguments are required", "次の引数が必要です"),
+    ("unrecognized arguments", "不明な引数です"),
+    ("invalid choice", "選べない値です"),
+    ("expected one argument", "値を1つ指定してください"),
+    ("invalid int value", "整数ではありません"),
+    ("argument ", "引数 "),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Japanese usage, help and errors, for every level of sub-command."""
+
+    def __init__(self, *args, **kw) -> None:  # noqa: ANN002, ANN003
+        kw.setdefault("formatter_class", _JapaneseHelpFormatter)
+        kw["add_help"] = False
+        super().__init__(*args, **kw)
+        self.add_argument("-h", "--help", action="help", help="このヘルプを表示して終了します")
+        self._positionals.title = "引数"
+        self._optionals.title = "オプション"
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        for en, ja in _ARGPARSE_JA:
+            message = message.replace(en, ja)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"エラー: {message}\n使い方は --help で確認してください。\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="madoguchi-admin",
         description="窓口業務支援システム madoguchi のサーバ・管理用コマンドです。",
         epilog="データベースは --database URL、環境変数 MADOGUCHI_DATABASE_URL、設定ファイルの順に決まります。",
-        formatter_class=_JapaneseHelpFormatter,
-        add_help=False,
     )
-    parser.add_argument("-h", "--help", action="help", help="このヘルプを表示して終了します")
     parser.add_argument("--database", metavar="URL",
                         help="接続先データベース (SQLAlchemy URL)。例: postgresql+psycopg://user@host/madoguchi")
     parser.add_argument("-v", "--verbose", action="store_true", help="詳しいログを表示します")
     parser._positionals.title = "コマンド"
-    parser._optionals.title = "オプション"
-    sub = parser.add_subparsers(dest="command", metavar="コマンド", required=True,
-                                parser_class=lambda **kw: _subparser(**kw))
+    sub = parser.add_subparsers(dest="command", metavar="コマンド", required=True)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
-
-
-def _subparser(**kw) -> argparse.ArgumentParser:  # noqa: ANN003
-    kw.setdefault("formatter_class", _JapaneseHelpFormatter)
-    kw["add_help"] = False
-    p = argparse.ArgumentParser(**kw)
-    p.add_argument("-h", "--help", action="help", help="このヘルプを表示して終了します")
-    p._positionals.title = "引数"
-    p._optionals.title = "オプション"
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
