@@ -183,7 +183,8 @@ def build_context(case: CaseInfo, *, person: Person | None = None, household: Ho
             "household.no": household.household_no,
             "household.head_name": head.name if head else "",
             "household.head_kana": head.name_kana if head else "",
-            "household.address": PRINT_MASK_TEXT if hide or (line == "" and restricted) else line,
+            # No address but a restricted member: the store already withheld it.
+            "household.address": PRINT_MASK_TEXT if hide or (not line and restricted) else line,
             "household.postal_code": PRINT_MASK_TEXT if hide else postal,
             "household.member_count": len(household.members),
         })

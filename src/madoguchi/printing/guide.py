@@ -17,7 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from ..domain.wareki import format_wareki
-from .render import PT_TO_MM, _draw_watermark, _Painter, _wrap
+from .render import PT_TO_MM, draw_watermark, Painter, wrap_text
 
 PAGE_W, PAGE_H = 210.0, 297.0
 LEFT, WIDTH = 15.0, 180.0
@@ -55,7 +55,7 @@ def _deadline_text(d: date | str | None) -> str:
 class _Flow:
     def __init__(self, canvas: Canvas, ctx: Mapping[str, Any], watermark: str | None, title_name: str) -> None:
         self.c = canvas
-        self.p = _Painter(canvas, PAGE_H, "gothic")
+        self.p = Painter(canvas, PAGE_H, "gothic")
         self.ctx = ctx
         self.watermark = watermark
         self.title_name = title_name
@@ -82,7 +82,7 @@ class _Flow:
                    align="right", font="mincho")
             intro = ("本日の届出にともない、次のお手続きが必要です。上から順に各窓口へお越しください。"
                      "お手続きが済んだら「済」の欄に印を付けてお使いください。")
-            lines = _wrap(intro, "mincho", 10, WIDTH)
+            lines = wrap_text(intro, "mincho", 10, WIDTH)
             for i, ln in enumerate(lines):
                 p.text(LEFT, 47 + i * 5, None, None, ln, font="mincho", size=10)
             self.y = 48 + len(lines) * 5 + 2
@@ -97,7 +97,7 @@ class _Flow:
         p.text(LEFT, 284.5, WIDTH, 5, f"ご不明な点は {contact} へお尋ねください。", size=8.5, font="mincho")
         p.text(LEFT, 284.5, WIDTH, 5, f"{self.page}ページ", size=8, align="right")
         if self.watermark:
-            _draw_watermark(self.c, PAGE_W, PAGE_H, self.watermark)
+            draw_watermark(self.c, PAGE_W, PAGE_H, self.watermark)
         self.c.showPage()
 
     def item(self, no: int, item: GuideItem) -> None:
@@ -108,15 +108,15 @@ class _Flow:
             detail.append(("gothic", "対象の方：" + "、".join(item.persons), 9.5))
         if item.reasons:
             detail.append(("gothic", "理由：" + "／".join(item.reasons), 9))
-        body = [(s, ln, z) for s, t, z in detail for ln in _wrap(t, s, z, inner)]
+        body = [(s, ln, z) for s, t, z in detail for ln in wrap_text(t, s, z, inner)]
         if item.documents:
             docs = "お持ちいただくもの：" + "　".join(f"□{d}" for d in item.documents)
-            body += [("gothic", ln, 9.5) for ln in _wrap(docs, "gothic", 9.5, inner)]
+            body += [("gothic", ln, 9.5) for ln in wrap_text(docs, "gothic", 9.5, inner)]
         if item.deadline:
             body.append(("gothic_bold", f"期限：{_deadline_text(item.deadline)}", 9.5))
         if item.resident_text:
             for para in item.resident_text.split("\n"):
-                body += [("mincho", ln, 9.5) for ln in _wrap(para, "mincho", 9.5, inner)]
+                body += [("mincho", ln, 9.5) for ln in wrap_text(para, "mincho", 9.5, inner)]
         line_h = [z * PT_TO_MM * 1.45 for _, _, z in body]
         height = 10 + sum(line_h) + 3
         if self.y + height > BOTTOM:

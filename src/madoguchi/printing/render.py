@@ -65,9 +65,7 @@ def lookup(ctx: Mapping[str, Any], path: str, item: Mapping[str, Any] | None = N
 
 def display(value: Any) -> str:
     if value is None or value is False or value is True:
-        return ""
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
+        return ""  # booleans are shown by check boxes, not as text
     return str(value)
 
 
@@ -101,7 +99,7 @@ def _visible(el: Mapping[str, Any], ctx: Mapping[str, Any]) -> bool:
 # --- drawing primitives ----------------------------------------------------------------------
 
 
-class _Painter:
+class Painter:
     def __init__(self, canvas: Canvas, page_h: float, default_font: str) -> None:
         self.c = canvas
         self.page_h = page_h
@@ -210,7 +208,7 @@ def _fit_lines(lines: list[str], style: str, size: float, width: float, height: 
         return lines, size
     s = size
     while True:
-        wrapped = [part for ln in lines for part in _wrap(ln, style, s, width)]
+        wrapped = [part for ln in lines for part in wrap_text(ln, style, s, width)]
         fits_h = height is None or len(wrapped) * s * PT_TO_MM * 1.3 <= height - 0.5
         if fits_h or not fit or s <= min_size:
             return wrapped, s
@@ -220,7 +218,7 @@ def _fit_lines(lines: list[str], style: str, size: float, width: float, height: 
 _NO_LINE_START = set("、。，．）」』】〕・ー？！ぁぃぅぇぉっゃゅょァィゥェォッャュョ,.)")
 
 
-def _wrap(line: str, style: str, size: float, width: float) -> list[str]:
+def wrap_text(line: str, style: str, size: float, width: float) -> list[str]:
     out: list[str] = []
     cur = ""
     for ch in line:
@@ -236,7 +234,7 @@ def _wrap(line: str, style: str, size: float, width: float) -> list[str]:
 # --- elements --------------------------------------------------------------------------------
 
 
-def _draw_checks(p: _Painter, x: float, y: float, w: float, h: float, checks: Sequence[Mapping[str, Any]],
+def _draw_checks(p: Painter, x: float, y: float, w: float, h: float, checks: Sequence[Mapping[str, Any]],
                  ctx: Mapping[str, Any], item: Mapping[str, Any] | None, size: float) -> float:
     box = min(3.2, h - 1.0)
     cx = x + 1.2
@@ -252,7 +250,7 @@ def _draw_checks(p: _Painter, x: float, y: float, w: float, h: float, checks: Se
     return cx
 
 
-def _draw_grid(p: _Painter, x: float, y: float, w: float, rows: Sequence[Mapping[str, Any]],
+def _draw_grid(p: Painter, x: float, y: float, w: float, rows: Sequence[Mapping[str, Any]],
                ctx: Mapping[str, Any], width: float) -> float:
     cy = y
     for row in rows:
@@ -270,7 +268,7 @@ def _draw_grid(p: _Painter, x: float, y: float, w: float, rows: Sequence[Mapping
     return cy
 
 
-def _draw_cell(p: _Painter, x: float, y: float, w: float, h: float, cell: Mapping[str, Any],
+def _draw_cell(p: Painter, x: float, y: float, w: float, h: float, cell: Mapping[str, Any],
                ctx: Mapping[str, Any], width: float) -> None:
     if "rows" in cell:
         _draw_grid(p, x, y, w, cell["rows"], ctx, width)
@@ -319,7 +317,7 @@ def _draw_cell(p: _Painter, x: float, y: float, w: float, h: float, cell: Mappin
         p.text(x, y, w, h, str(cell["suffix"]), font="mincho", size=8.5, align="right", pad=1.2)
 
 
-def _draw_table(p: _Painter, el: Mapping[str, Any], ctx: Mapping[str, Any], page_index: int) -> None:
+def _draw_table(p: Painter, el: Mapping[str, Any], ctx: Mapping[str, Any], page_index: int) -> None:
     x, y = float(el["x"]), float(el["y"])
     cols = el["columns"]
     header_h = float(el.get("header_h", 8))
@@ -370,7 +368,7 @@ def _items(ctx: Mapping[str, Any], el: Mapping[str, Any]) -> list[Mapping[str, A
     return value
 
 
-def _draw_stamp(p: _Painter, el: Mapping[str, Any]) -> None:
+def _draw_stamp(p: Painter, el: Mapping[str, Any]) -> None:
     x, y, w, h = (float(el[k]) for k in ("x", "y", "w", "h"))
     labels = el.get("labels") or ["受付"]
     header_h = float(el.get("header_h", 5))
@@ -384,7 +382,7 @@ def _draw_stamp(p: _Painter, el: Mapping[str, Any]) -> None:
                pad=0.3)
 
 
-def _draw_element(p: _Painter, el: Mapping[str, Any], ctx: Mapping[str, Any], page_index: int) -> None:
+def _draw_element(p: Painter, el: Mapping[str, Any], ctx: Mapping[str, Any], page_index: int) -> None:
     if not _visible(el, ctx):
         return
     kind = el["type"]
@@ -424,7 +422,7 @@ def _opt(el: Mapping[str, Any], key: str) -> float | None:
     return float(el[key]) if key in el else None
 
 
-def _draw_watermark(c: Canvas, page_w: float, page_h: float, text: str) -> None:
+def draw_watermark(c: Canvas, page_w: float, page_h: float, text: str) -> None:
     c.saveState()
     c.setFillColorRGB(0.85, 0.1, 0.1, alpha=0.22)
     c.translate(page_w * mm / 2, page_h * mm / 2)
@@ -480,13 +478,13 @@ def render_forms(jobs: Iterable[FormJob], *, watermark: str | None = None,
         n = page_count(t, ctx)
         for i in range(n):
             c.setPageSize((t.page_w * mm, t.page_h * mm))
-            painter = _Painter(c, t.page_h, t.font)
+            painter = Painter(c, t.page_h, t.font)
             page_ctx = {**ctx, "page.no": i + 1, "page.count": n,
                         "page.label": f"{i + 1}／{n}" if n > 1 else ""}
             for el in t.elements:
                 _draw_element(painter, el, page_ctx, i)
             if watermark:
-                _draw_watermark(c, t.page_w, t.page_h, watermark)
+                draw_watermark(c, t.page_w, t.page_h, watermark)
             c.showPage()
             backgrounds.append(t.background)
         titles.append(t.title)
