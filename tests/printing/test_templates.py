@@ -141,3 +141,17 @@ def test_missing_background_is_a_template_error(tmp_path):
 def test_missing_template_is_a_known_error():
     with pytest.raises(TemplateError, match="ありません"):
         load_template("no_such_form")
+
+
+def test_every_form_named_by_a_procedure_definition_has_a_template():
+    import yaml
+
+    from madoguchi.resources import forms_path
+
+    named: set[str] = set()
+    for path in forms_path("procedures").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for proc in data.get("procedures") or []:
+            named.update(proc.get("forms") or [])
+    assert named, "no procedure definitions found"
+    assert named <= set(available_templates()), sorted(named - set(available_templates()))

@@ -22,7 +22,11 @@ from ..domain.wareki import format_wareki
 
 @dataclass
 class CaseInfo:
-    """Facts about the visit that forms print (receipt number, clerk, who notified)."""
+    """Facts about the visit that forms print (receipt number, clerk, who notified).
+
+    ``extra`` adds more ``case.*`` keys, e.g. the identity documents shown
+    (``{"id_mynumber_card": True}`` → ``case.id_mynumber_card``).
+    """
 
     today: date
     case_no: str = ""
