@@ -68,3 +68,9 @@ def test_font_files_and_licences_are_shipped():
     for lic in ("LICENSE-BIZUDGothic.txt", "LICENSE-BIZUDMincho.txt", "LICENSE-HanaMinB.txt"):
         assert "Open Font License" in (d / lic).read_text(encoding="utf-8")
     assert "HanaMinB.ttf" in (d / "README.md").read_text(encoding="utf-8")
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(fonts).failed == 0
