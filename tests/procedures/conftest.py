@@ -39,10 +39,9 @@ class CatalogueFile(pytest.File):
             catalogue = parse_catalogue(sources, None)
         except CatalogueError:
             return  # the check item reports the problems
-        for proc in catalogue.procedures.values():
-            for case in proc.tests:
-                yield CaseItem.from_parent(self, name=f"{proc.id}: {case.name}",
-                                           case=case, catalogue=catalogue, directory=directory)
+        for case in catalogue.all_tests():
+            yield CaseItem.from_parent(self, name=f"{case.procedure_id or case.file}: {case.name}",
+                                       case=case, catalogue=catalogue, directory=directory)
 
 
 class CheckItem(pytest.Item):

@@ -65,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if forms is None:
         print(f"注意: 帳票テンプレート（{templates}）が見つからないため、帳票IDの確認を省略しました。")
     n_proc = len(catalogue.procedures) if catalogue else 0
-    n_tests = sum(len(p.tests) for p in catalogue.procedures.values()) if catalogue else 0
+    n_tests = len(catalogue.all_tests()) if catalogue else 0
     n_q = len(catalogue.questions) if catalogue else 0
     print(f"手続き {n_proc}件・質問 {n_q}件・テストケース {n_tests}件を検査しました。"
           f"エラー {errors}件、警告 {warnings}件。")

@@ -31,7 +31,7 @@ from .spec import SpecError, answers_from_spec, move_from_spec
 from .testing import run_case
 from .yamlsrc import CatalogueError, Marked, MarkedList, Problem, Severity, load_marked
 
-_TOP = {"group", "procedures", "questions", "parameters"}
+_TOP = {"group", "procedures", "questions", "parameters", "scenarios"}
 _PROC_KEYS = {"id", "name", "department", "counter", "category", "scope", "applies", "questions",
               "guidance", "documents", "resident_text", "resident_text_en", "deadline", "forms",
               "valid_from", "valid_to", "manual_only", "tests"}
@@ -42,6 +42,7 @@ _GUIDANCE_KEYS = {"explain", "collect", "mistakes", "legal_basis"}
 _QUESTION_KEYS = {"id", "text", "kind", "about", "show_when", "choices", "help"}
 _PARAM_KEYS = {"id", "label", "values"}
 _TEST_KEYS = {"name", "move", "answers", "listed"}
+_SCENARIO_KEYS = {"name", "move", "answers", "expect"}
 _PROC_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 _QUESTION_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -124,6 +125,7 @@ class _Raw:
     procedures: list[tuple[_Ctx, Marked]] = field(default_factory=list)
     questions: list[tuple[_Ctx, Marked]] = field(default_factory=list)
     parameters: list[tuple[_Ctx, Marked]] = field(default_factory=list)
+    scenarios: list[tuple[_Ctx, Marked]] = field(default_factory=list)
 
 
 def _scalar_type(v: object) -> str:
@@ -205,7 +207,7 @@ def check_sources(sources: Mapping[str, str], known_forms: set[str] | None = Non
             ctx.warn(0, "ファイルが空です。")
         elif _keys(ctx, doc, _TOP, set(), "ファイル", 1):
             for key, bucket in (("procedures", raw.procedures), ("questions", raw.questions),
-                                ("parameters", raw.parameters)):
+                                ("parameters", raw.parameters), ("scenarios", raw.scenarios)):
                 for item, line in _items(ctx, doc, key, "ファイル"):
                     if isinstance(item, Marked):
                         bucket.append((ctx, item))
@@ -227,7 +229,7 @@ def check_sources(sources: Mapping[str, str], known_forms: set[str] | None = Non
             problems.append(Problem(q.file, q.line, f"質問「{q.id}」はどの手続きにも使われていません"
                                                     "（条件・questions のどちらにもありません）。",
                                     Severity.WARNING))
-    catalogue = Catalogue(procedures, questions, parameters)
+    catalogue = Catalogue(procedures, questions, parameters, _scenarios(raw, procedures))
     if run_tests and not any(p.severity is Severity.ERROR for p in problems):
         problems.extend(_run_and_cover(catalogue))
     return catalogue, problems
@@ -406,17 +408,41 @@ def _tests(ctx: _Ctx, m: Marked, pid: str, manual: bool) -> tuple[TestCase, ...]
     return tuple(out)
 
 
+def _scenarios(raw: _Raw, procedures: dict[str, Procedure]) -> tuple[TestCase, ...]:
+    out = []
+    for ctx, m in raw.scenarios:
+        if not _keys(ctx, m, _SCENARIO_KEYS, _SCENARIO_KEYS - {"answers"}, "シナリオ", m.line):
+            continue
+        name = _text(ctx, m, "name", "シナリオ")
+        try:
+            move_from_spec(m["move"])
+            answers_from_spec(m.get("answers"))
+        except SpecError as exc:
+            ctx.err(m.line_of("move"), f"シナリオ「{name}」: {exc}")
+            continue
+        expect = m.get("expect")
+        if not isinstance(expect, dict) or not all(isinstance(v, list) for v in expect.values()):
+            ctx.err(m.line_of("expect"), f"シナリオ「{name}」: expect は {{対象キー: [手続きID, …]}} で書いてください。")
+            continue
+        for ids in expect.values():
+            for pid in ids:
+                if pid not in procedures:
+                    ctx.err(m.line_of("expect"), f"シナリオ「{name}」: 手続き「{pid}」は定義されていません。")
+        out.append(TestCase(name, None, m["move"], m.get("answers") or {}, (), ctx.file, m.line,
+                            {str(k): tuple(str(x) for x in v) for k, v in expect.items()}))
+    return tuple(out)
+
+
 def _run_and_cover(catalogue: Catalogue) -> list[Problem]:
     """Run every YAML test case; warn about questions no case ever shows."""
 
     problems: list[Problem] = []
     shown: set[str] = set()
-    for proc in catalogue.procedures.values():
-        for case in proc.tests:
-            failure, seen = run_case(case, catalogue)
-            shown |= seen
-            if failure:
-                problems.append(Problem(case.file, case.line, failure))
+    for case in catalogue.all_tests():
+        failure, seen = run_case(case, catalogue)
+        shown |= seen
+        if failure:
+            problems.append(Problem(case.file, case.line, failure))
     for q in catalogue.questions.values():
         if q.id not in shown:
             problems.append(Problem(q.file, q.line, f"質問「{q.id}」はどのテストケースでも表示されません"

@@ -32,15 +32,20 @@ class Guidance:
 
 @dataclass(frozen=True)
 class TestCase:
-    """OpenFisca-style case: a move and answers → the subjects the procedure is listed for."""
+    """OpenFisca-style case: a move and answers → the subjects the procedure is listed for.
+
+    A scenario (file-level `scenarios:`) has no procedure id and instead `expect`: for each
+    subject, the exact list of procedure ids; subjects not named must get nothing.
+    """
 
     name: str
-    procedure_id: str
+    procedure_id: str | None
     move: dict
     answers: dict
     listed: tuple[str, ...]
     file: str
     line: int
+    expect: dict[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,10 @@ class Catalogue:
     procedures: dict[str, Procedure]
     questions: dict[str, Question]
     parameters: dict[str, Parameter]
+    scenarios: tuple[TestCase, ...] = ()
+
+    def all_tests(self) -> list[TestCase]:
+        return [t for p in self.procedures.values() for t in p.tests] + list(self.scenarios)
 
     def params_on(self, on: date) -> dict[str, object]:
         return {p.id: p.value_on(on) for p in self.parameters.values()}
