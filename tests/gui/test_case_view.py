@@ -191,3 +191,26 @@ def test_case_list_shows_holders_and_takes_over(terminals, qtbot, artifacts_dir)
     assert "前の担当: 佐藤　窓口（端末T07）" in lst.message.text()
     r = {lst.model.index(i, 0).data(): i for i in range(lst.model.rowCount())}[other.case_no]
     assert lst.model.index(r, 4).data() == "田中　窓口（端末T01）"
+
+
+def test_case_screens_in_the_main_window(seeded, clerk, demo_config, fonts, qtbot, artifacts_dir):
+    from madoguchi.gui.case_list import CaseScreens
+    from madoguchi.gui.main_window import MainWindow
+
+    win = MainWindow(seeded, clerk, demo_config)
+    qtbot.addWidget(win)
+    screens = CaseScreens(win, seeded, clerk, today=TODAY)
+    show_active(qtbot, win)
+    assert win.tabs.indexOf(screens.case_list) >= 0
+    view = screens.new_case(purpose="転入")
+    assert win.tabs.currentWidget() is view
+    assert win.tabs.tabText(win.tabs.indexOf(view)) == f"対応 {view.case.case_no}"
+    assert win.household_view.case_id == view.case.id
+    assert screens.open_case(view.case.id) is view  # one workspace per case
+    focus(qtbot, view.purpose)
+    view.purpose.selectAll()
+    type_text(view.purpose, "転入・児童手当")
+    qtbot.waitUntil(lambda: screens.service.get_case(view.case.id).purpose == "転入・児童手当", timeout=3000)
+    assert screens.case_list.model.index(0, 2).data() == "転入・児童手当"
+    win.grab().save(str(artifacts_dir / "screens" / "case_in_main_window.png"))
+    screens.postal.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
@@ -9,7 +11,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from madoguchi.errors import ConnectionFailed, KnownError
+from madoguchi.gui.case_view import CaseView
+from madoguchi.services.addresses import CityAddressBook, PostalBook
 from madoguchi.services.cases import CaseInfo, CaseListener, CaseService, local_time_text
+from madoguchi.services.context import Actor
+from madoguchi.store.db import Database
 
 CaseIdRole = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("受付番号", "進捗", "用件", "来庁者", "担当（端末）", "最終更新")
@@ -67,6 +73,7 @@ class CaseList(QWidget):
 
     open_requested = Signal(int)
     new_requested = Signal()
+    remote_change = Signal(int, int)  # case_id, version (another terminal changed it)
 
     def __init__(self, service: CaseService, *, listener: CaseListener | None = None,
                  parent: QWidget | None = None) -> None:
@@ -160,8 +167,65 @@ class CaseList(QWidget):
         if self._listener is None:
             return
         try:
-            if self._listener.poll(0):
+            payloads = self._listener.poll(0)
+            if payloads:
                 self.refresh()
+            for p in payloads:
+                if "case_id" in p:
+                    self.remote_change.emit(int(p["case_id"]), int(p.get("version", 0)))
         except Exception:  # noqa: BLE001 - a broken LISTEN connection must not break the list
             self.message.setText("他の端末の変更通知を受け取れません。「更新」で最新にしてください。")
             self._poll.stop()
+
+
+class CaseScreens(QObject):
+    """Puts the case list and one workspace per open case into the main window.
+
+    The main window only needs `add_workspace(widget, title)` and `show_workspace(widget)`.
+    """
+
+    def __init__(self, window: QObject, db: Database, actor: Actor, *, today: date | None = None,
+                 listen: bool = True) -> None:
+        super().__init__(window)
+        self.window = window
+        self.today = today
+        self.service = CaseService(db, actor)
+        self.city = CityAddressBook(db)
+        self.postal = PostalBook()
+        listener = None
+        if listen and db.dialect == "postgresql":
+            try:
+                listener = CaseListener(db)
+            except Exception:  # noqa: BLE001 - without notifications the list still works (「更新」)
+                listener = None
+        self.case_list = CaseList(self.service, listener=listener)
+        self.views: dict[int, CaseView] = {}
+        window.add_workspace(self.case_list, "対応一覧")  # type: ignore[attr-defined]
+        self.case_list.open_requested.connect(self.open_case)
+        self.case_list.new_requested.connect(lambda: self.new_case())
+        self.case_list.remote_change.connect(self._remote_change)
+
+    def new_case(self, purpose: str = "", subject_atena_no: str | None = None) -> CaseView:
+        info = self.service.open_case(purpose=purpose, subject_atena_no=subject_atena_no)
+        self.case_list.refresh()
+        return self.open_case(info.id)
+
+    def open_case(self, case_id: int) -> CaseView:
+        view = self.views.get(case_id)
+        if view is None:
+            view = CaseView(self.service, case_id, city=self.city, postal=self.postal, today=self.today)
+            self.views[case_id] = view
+            self.window.add_workspace(view, f"対応 {view.case.case_no}")  # type: ignore[attr-defined]
+            view.saved.connect(lambda _info: self.case_list.refresh())
+        else:
+            view.reload()
+        self.window.show_workspace(view)  # type: ignore[attr-defined]
+        household = getattr(self.window, "household_view", None)
+        if household is not None and hasattr(household, "case_id"):
+            household.case_id = case_id  # identity checks and unmasking are recorded on this case
+        return view
+
+    def _remote_change(self, case_id: int, version: int) -> None:
+        view = self.views.get(case_id)
+        if view is not None:
+            view.on_remote_change(version)

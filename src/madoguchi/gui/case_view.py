@@ -92,6 +92,9 @@ class CaseView(QWidget):
         self.visitor_relation = QComboBox()
         self.visitor_relation.addItems(list(VISITOR_RELATIONS))
         self.visitor_phone = QLineEdit()
+        self.purpose = QLineEdit()
+        self.purpose.setPlaceholderText("例: 転居、住民票")
+        form.addRow("用件(&U)", self.purpose)
         form.addRow("氏名(&V)", self.visitor_name)
         form.addRow("本人との関係", self.visitor_relation)
         form.addRow("電話番号", self.visitor_phone)
@@ -148,6 +151,7 @@ class CaseView(QWidget):
         lay.addWidget(splitter, 1)
 
         # --- wiring
+        self.purpose.textEdited.connect(lambda _t: self._purpose_edited())
         self.visitor_name.textEdited.connect(lambda _t: self._visitor_edited())
         self.visitor_phone.textEdited.connect(lambda _t: self._visitor_edited())
         self.visitor_relation.activated.connect(lambda _i: self._visitor_edited(at_once=True))
@@ -179,6 +183,7 @@ class CaseView(QWidget):
         self.case_changed.emit(c)
 
     def _show_visitor(self) -> None:
+        self.purpose.setText(self.case.purpose)
         v = self.case.visitor
         self.visitor_name.setText(v.get("name", ""))
         self.visitor_phone.setText(v.get("phone", ""))
@@ -286,6 +291,11 @@ class CaseView(QWidget):
                         "phone": self.visitor_phone.text()})
         self._dirty["visitor"] = lambda: self.service.set_visitor(self.case.id, self.case.version, visitor)
         self._schedule(0 if at_once else DEBOUNCE_MS)
+
+    def _purpose_edited(self) -> None:
+        text = self.purpose.text()
+        self._dirty["purpose"] = lambda: self.service.set_purpose(self.case.id, self.case.version, text)
+        self._schedule(DEBOUNCE_MS)
 
     def _schedule(self, ms: int) -> None:
         self.save_state.setText("未保存の入力があります…")

@@ -41,7 +41,7 @@ STATUS_LABELS = {"open": "対応中", "waiting": "保留中", "done": "完了", 
 OPEN_STATUSES = ("open", "waiting")
 
 EVENT_LABELS = {
-    "open": "受付", "visitor": "来庁者", "move": "異動入力", "memo": "メモ", "status": "進捗",
+    "open": "受付", "purpose": "用件", "visitor": "来庁者", "move": "異動入力", "memo": "メモ", "status": "進捗",
     "take_over": "引き継ぎ", "identity": "本人確認", "answer": "確認事項", "certificate": "証明書",
     "output": "出力", "procedure": "手続き",
 }
@@ -370,7 +370,7 @@ class CaseService:
             row.purpose = purpose
             if subject_atena_no is not None:
                 row.subject_atena_no = subject_atena_no
-        return self._write(case_id, version, "open", f"用件を変更（{purpose}）", {"purpose": purpose}, apply)
+        return self._write(case_id, version, "purpose", f"用件を変更（{purpose}）", {"purpose": purpose}, apply)
 
     def save_move(self, case_id: int, version: int, move: Move, today: date) -> tuple[CaseInfo, list[Finding]]:
         """Store the move as entered; warnings and errors are stored, never block the save."""
