@@ -45,7 +45,7 @@ _CELL_KEYS = {"w", "label", "hint", "checks", "rows", "fill", "vertical", "borde
               "label_size", "suffix", "boxes"} | _TEXT_KEYS
 _CHECK_ITEM_KEYS = {"label", "bind", "equals"}
 _COLUMN_KEYS = {"w", "label", "bind", "value", "text", "align", "size", "font", "checks", "hint", "wrap"}
-_TOP_KEYS = {"id", "title", "page", "font", "background", "elements", "description", "vars"}
+_TOP_KEYS = {"id", "title", "page", "font", "background", "elements", "description", "vars", "per"}
 _PAGE_KEYS = {"size", "orientation"}
 
 
@@ -60,6 +60,7 @@ class FormTemplate:
     background: Path | None = None
     description: str = ""
     vars: dict[str, Any] = field(default_factory=dict)  # context defaults, e.g. form.date_label
+    per: str = "household"  # "person": one sheet per person concerned (印鑑登録, 年金 …)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -171,6 +172,9 @@ def parse_template(data: dict[str, Any], *, base: Path, source: Path | None = No
     elements: list[dict[str, Any]] = []
     for i, el in enumerate(data["elements"]):
         elements.extend(_validate_element(f"{name} elements[{i}]", el, base))
+    per = data.get("per", "household")
+    if per not in ("household", "person"):
+        raise TemplateError(f"{name}: per は household か person にしてください（{per}）。")
     background = None
     if data.get("background"):
         background = base / data["background"]
@@ -179,7 +183,7 @@ def parse_template(data: dict[str, Any], *, base: Path, source: Path | None = No
     return FormTemplate(id=str(data["id"]), title=str(data["title"]), page_w=w, page_h=h,
                         elements=tuple(elements), font=data.get("font", "gothic"),
                         background=background, description=data.get("description", ""),
-                        vars=dict(data.get("vars") or {}),
+                        vars=dict(data.get("vars") or {}), per=per,
                         source=source)
 
 
