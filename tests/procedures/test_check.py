@@ -68,7 +68,7 @@ def test_good_definitions_pass(tmp_path, capsys):
     ("scope: member\n    applies", "scope: member\n   applies", 15, "YAMLの書式"),
     ("q.q1 == true && member.legal_age >= 18", "q.q1 == true &&", 16, "構文が正しくありません"),
     ("member.legal_age >= 18", "member.legal_ag >= 18", 16, "未知の属性「member.legal_ag」"),
-    ("q.q1 == true &&", "q.q9 == true &&", 16, "質問「q9」"),
+    ("q.q1 == true &&", "q.q9 == true &&", 16, "質問「q9」は定義されていません"),
     ("questions: [q1]", "questions: [q1, q7]", 18, "質問「q7」は定義されていません"),
     ("q.q1 == true &&", 'move.type == "move_inn" &&', 16, "「move_inn」になることはありません"),
     ("q.q1 == true &&", 'q.q1 == "はい" &&', 16, "型を合わせてください"),
@@ -108,6 +108,7 @@ def test_member_question_cannot_be_read_by_a_household_procedure(tmp_path, capsy
     rc, out = _check(tmp_path, text, capsys)
     assert rc == 1
     assert "世帯員の質問「q1」は使えません" in out
+    assert "質問「q1」はここでは使えません" in out
 
 
 def test_missing_folder_is_a_known_error(tmp_path, capsys):
@@ -121,3 +122,10 @@ def test_real_catalogue_passes(capsys):
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "エラー 0件、警告 0件" in out.out
+
+
+def test_question_may_not_read_a_later_question(tmp_path, capsys):
+    text = GOOD.replace("    show_when: move.is_in\n", "    show_when: q.q2 == true\n  - {id: q2, text: 後の質問, kind: yes_no, about: member}\n")
+    rc, out = _check(tmp_path, text, capsys)
+    assert rc == 1
+    assert "t.yaml:7: エラー: 質問 q1 の show_when: 質問「q2」はここでは使えません" in out

@@ -189,3 +189,26 @@ def test_visible_question_says_which_procedures_it_decides(catalogue):
     assert "受給資格証明書" in q.help
     shakai = next(q for q in visible_questions(move, {}, catalogue) if q.question_id == "shakai_hoken")
     assert shakai.decides == ("kokuho.shutoku",) and shakai.subject == "a" and shakai.answer is None
+
+
+def test_partial_move_out_lists_only_the_leaver(catalogue):
+    move = move_from_spec({"type": "move_out", "date": date(2025, 5, 1), "members": {
+        "a": {"birth": date(1950, 1, 1), "kinds": ["kokuho"], "moving": False},
+        "b": {"birth": date(1980, 1, 1), "kinds": ["kokuho"]}},
+        "before": [{"key": "100", "head": "a", "members": ["a", "b"]}],
+        "after": [{"key": "100", "head": "a", "members": ["a"]}]})
+    listed = list_procedures(move, {}, catalogue)
+    assert {(x.procedure_id, x.subject) for x in listed if x.procedure_id.startswith(("juki", "kokuho"))} == {
+        ("juki.tenshutsu", "100"), ("kokuho.soushitsu", "b")}
+    assert not _ids_for(listed, "a")
+
+
+def test_head_moving_out_changes_the_head_of_those_who_stay(catalogue):
+    move = move_from_spec({"type": "move_out", "date": date(2025, 5, 1), "members": {
+        "a": {"birth": date(1950, 1, 1), "kinds": ["kokuho"]},
+        "b": {"birth": date(1980, 1, 1), "kinds": ["kokuho"], "moving": False},
+        "c": {"birth": date(1982, 1, 1), "moving": False}},
+        "before": [{"key": "100", "head": "a", "members": ["a", "b", "c"]}],
+        "after": [{"key": "100", "head": "b", "members": ["b", "c"]}]})
+    ids = _ids_for(list_procedures(move, {}, catalogue), "100")
+    assert {"juki.tenshutsu", "kokuho.setainushi_henko", "juki.setai_henko"} <= ids

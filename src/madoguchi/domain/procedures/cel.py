@@ -164,8 +164,9 @@ def _unquote(text: str) -> str:
 class Checker:
     """Resolves every path of one expression against the roots available in its scope."""
 
-    def __init__(self, roots: dict[str, AttrType]) -> None:
+    def __init__(self, roots: dict[str, AttrType], known_questions: frozenset[str] = frozenset()) -> None:
         self.roots = roots
+        self.known_questions = known_questions
         self.findings: list[Finding] = []
         self.usage = Usage(set(), set())
 
@@ -239,9 +240,11 @@ class Checker:
         if name not in base.fields:
             path = self._path(node)
             root = path.split(".")[0]
-            if root == "q":
-                self._err(node, f"質問「{name}」はこの範囲では使えません（未定義の質問、"
-                                "または世帯の条件から世帯員の質問を参照しています）。")
+            if root == "q" and name in self.known_questions:
+                self._err(node, f"質問「{name}」はここでは使えません（この質問より後に定義された質問か、"
+                                "世帯の条件から世帯員ごとの質問を参照しています）。")
+            elif root == "q":
+                self._err(node, f"質問「{name}」は定義されていません（questions.yaml を確認してください）。")
             else:
                 self._err(node, f"未知の属性「{path}」です。docs/手続き定義設計.md の属性一覧を確認してください。")
             return None
@@ -316,12 +319,13 @@ def _syntax_message(exc: Exception) -> str:
     return f"条件式の構文が正しくありません{where}。括弧・&&・||・引用符の対応を確認してください。"
 
 
-def check_expression(source: str, roots: dict[str, AttrType]) -> tuple[list[Finding], Usage]:
+def check_expression(source: str, roots: dict[str, AttrType],
+                     known_questions: frozenset[str] = frozenset()) -> tuple[list[Finding], Usage]:
     """Parse and check; syntax errors are findings too."""
     try:
         tree = _ENV.compile(source)
     except celpy.CELParseError as exc:
         return [Finding(_syntax_message(exc), getattr(exc, "line", None) or 1)], Usage(set(), set())
-    checker = Checker(roots)
+    checker = Checker(roots, known_questions)
     checker.check(tree)
     return checker.findings, checker.usage

@@ -153,12 +153,13 @@ def _roots(scope: str, questions: Iterable[Question], params: AttrType,
     return roots
 
 
-def _check_cel(ctx: _Ctx, source: object, line: int, roots: dict[str, AttrType], what: str):  # noqa: ANN202
+def _check_cel(ctx: _Ctx, source: object, line: int, roots: dict[str, AttrType], what: str,  # noqa: ANN202
+               known: frozenset[str] = frozenset()):
     """Check and compile one expression; returns (Compiled | None, answers used)."""
     if not isinstance(source, str) or not source.strip():
         ctx.err(line, f"{what} の条件式が空か、文字列ではありません。")
         return None, set()
-    findings, usage = check_expression(source, roots)
+    findings, usage = check_expression(source, roots, known)
     for f in findings:
         ctx.err(line + f.line - 1, f"{what}: {f.message}")
     if findings:
@@ -262,6 +263,7 @@ def _questions(raw: _Raw, params_t: AttrType) -> tuple[dict[str, Question], set[
     """Questions in order (household ones first) and the question ids their show_when read."""
     out: dict[str, Question] = {}
     read: set[str] = set()
+    known = frozenset(str(m.get("id")) for _, m in raw.questions)
     # household questions first: member questions may read them, never the reverse
     ordered = sorted(raw.questions, key=lambda cm: cm[1].get("about") != "household")
     for ctx, m in ordered:
@@ -289,7 +291,7 @@ def _questions(raw: _Raw, params_t: AttrType) -> tuple[dict[str, Question], set[
         compiled = None
         if "show_when" in m:
             compiled, answers = _check_cel(ctx, m["show_when"], m.line_of("show_when"),
-                                           _roots(about, earlier, params_t), f"{what} の show_when")
+                                           _roots(about, earlier, params_t), f"{what} の show_when", known)
             read |= answers
             if compiled is not None and _constant_false(compiled):
                 ctx.err(m.line_of("show_when"), f"{what}: show_when が常に偽のため、この質問は表示されることがありません。")
@@ -329,7 +331,8 @@ def _procedures(raw: _Raw, questions: dict[str, Question], params_t: AttrType,
         for item, line in _items(ctx, m, "applies", what):
             if not _keys(ctx, item, _RULE_KEYS, _RULE_KEYS, f"{what} の applies", line):
                 continue
-            compiled, answers = _check_cel(ctx, item["when"], item.line_of("when"), roots, what)
+            compiled, answers = _check_cel(ctx, item["when"], item.line_of("when"), roots, what,
+                                           frozenset(questions))
             used |= answers
             referenced |= answers
             reason = item.get("reason")
