@@ -88,6 +88,50 @@ class Converter:
         self._dates: dict[str, str | FieldError] = {}
         self._nulls = frozenset(fm.null_values)
 
+    def for_field(self, f: FieldDef) -> Callable[[str | None], object]:
+        """A converter for one field with fast paths for the common cases (speed at 1M rows)."""
+        slow = self.convert
+        if f.name in self.fm.codes or self._nulls or f.kind == "digits":
+            return lambda v: slow(f, v)
+        optional, default = not f.required, f.default
+        if f.kind == "text":
+            chars = " \t\r" if self.fm.format == "csv" else _PAD
+            limit = self.fm.limit(f) or 1 << 30
+
+            def text(v: str | None) -> object:
+                t = v.strip(chars) if v else ""
+                if not t:
+                    return default if optional else slow(f, v)
+                return t if len(t) <= limit else slow(f, v)
+            return text
+        if f.kind == "date":
+            dates = self._dates
+
+            def dt(v: str | None) -> object:
+                if not v and optional:
+                    return None
+                got = dates.get(v) if v else None
+                return got if got.__class__ is str else slow(f, v)
+            return dt
+        if f.kind == "timestamp":
+            def ts(v: str | None) -> object:
+                if not v and optional:
+                    return None
+                if v and v[10:11] in (" ", "T") and (len(v) == 19 or (len(v) == 25 and v.endswith("+09:00"))):
+                    try:
+                        datetime.fromisoformat(v)
+                        return f"{v[:10]} {v[11:19]}"
+                    except ValueError:
+                        pass
+                return slow(f, v)
+            return ts
+        if f.kind == "enum":
+            ok = frozenset(c for c in f.choices if c)
+            return lambda v: v if v in ok else (default if not v and optional else slow(f, v))
+        if f.kind == "bool":
+            return lambda v: True if v == "1" else False if v == "0" else slow(f, v)
+        return lambda v: slow(f, v)  # pragma: no cover
+
     def convert(self, f: FieldDef, v: str | None) -> object:
         fm = self.fm
         if v is None:
@@ -244,7 +288,8 @@ class FileReader:
                 src = self.fm.source(f.name)
                 consts.append(src.value)
                 idx.append(int(src.header) - 1 if src.header and src.header.isdigit() else None)
-        conv = self.conv.convert
+        convs = [self.conv.for_field(f) for f in fields]
+        plan = list(zip(idx, consts, convs))
         while True:
             try:
                 row = next(reader)
@@ -273,7 +318,7 @@ class FileReader:
                                         "区切り文字や引用符の閉じ忘れを確認してください。", raw,
                              self._key(row, idx))
                 continue
-            broken = any(n in bad_lines for n in range(start, last_line + 1))
+            broken = bool(bad_lines) and any(n in bad_lines for n in range(start, last_line + 1))
             if broken or "\ufffd" in raw or _CONTROL.search(raw):
                 col = ""
                 for f, i in zip(fields, idx):
@@ -285,16 +330,12 @@ class FileReader:
                 self._report(start, col, reason, raw, self._key(row, idx))
                 continue
             out = []
+            n = len(row)
             try:
-                for f, i, c in zip(fields, idx, consts):
-                    if c is not None:
-                        v = c
-                    elif i is None:
-                        v = None
-                    else:
-                        v = row[i] if i < len(row) else None
-                    out.append(conv(f, v))
+                for i, c, cv in plan:
+                    out.append(cv(c if c is not None else (row[i] if i is not None and i < n else None)))
             except FieldError as exc:
+                f = fields[len(out)]
                 self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
                 continue
             yield start, raw, out

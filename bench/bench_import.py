@@ -1,0 +1,121 @@
+"""Benchmark: full load of a generated export into PostgreSQL vs a raw `psql \\copy` of the same files.
+
+    python bench/bench_import.py                 # 20,000 residents
+    python bench/bench_import.py --million       # 1,000,000 residents (a few minutes)
+
+Prints seconds and peak memory (ru_maxrss of the loader process) for: the first load into an empty
+database, a second identical load (outcome 「変更なし」), and `psql \\copy` of the five CSV files
+into bare text tables; then the ratio first-load / raw copy (goal ≤ 2×).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+TODAY = date(2026, 11, 25)
+FILES = ("residents.csv", "qualifications.csv", "support_measures.csv", "addresses.csv", "katagaki.csv")
+
+
+def child(url: str, folder: str) -> None:
+    """Run one import in this (fresh) process and print its time and peak memory as JSON."""
+    from madoguchi.store.db import Database
+    from madoguchi.sync.importer import import_export
+
+    db = Database.connect(url)
+    t = time.perf_counter()
+    r = import_export(db, folder, actor="bench", today=TODAY)
+    secs = time.perf_counter() - t
+    print(json.dumps({"seconds": secs, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "outcome": r.outcome, "persons": r.changes["persons"],
+                      "rows": {k: c["rows"] for k, c in r.counts.items()}}))
+
+
+def run_child(url: str, folder: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(folder)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def raw_copy(pgtools, folder: Path) -> float:  # noqa: ANN001
+    """psql \\copy of every CSV into bare text tables of a fresh database (the floor for a load)."""
+    name = pgtools.create_database("mdg_bench_raw")
+    try:
+        script = []
+        for f in FILES:
+            with open(folder / f, encoding="utf-8-sig", newline="") as fh:
+                header = next(csv.reader(fh))
+            table = f.removesuffix(".csv")
+            script.append(f"CREATE TABLE {table} ({', '.join(f'{h} text' for h in header)});")
+        for f in FILES:
+            script.append(f"\\copy {f.removesuffix('.csv')} FROM '{folder / f}' WITH (FORMAT csv, HEADER true)")
+        env = {**os.environ, "PGHOST": pgtools.LOCAL_HOST, "PGPORT": str(pgtools.LOCAL_PORT),
+               "PGUSER": pgtools.LOCAL_USER}
+        t = time.perf_counter()
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", name, "-c", "BEGIN"] +
+                       [arg for s in script for arg in ("-c", s)] + ["-c", "COMMIT"],
+                       check=True, env=env, capture_output=True)
+        return time.perf_counter() - t
+    finally:
+        pgtools.drop_database(name)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--million", action="store_true", help="1,000,000 residents instead of 20,000")
+    ap.add_argument("--residents", type=int, default=20_000)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/madoguchi-bench"))
+    ap.add_argument("--child", nargs=2, metavar=("URL", "DIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    import pgtools
+
+    from madoguchi.store import migrate
+    from madoguchi.store.db import Database
+    from madoguchi.sync.generator import generate_export
+
+    n = 1_000_000 if args.million else args.residents
+    folder = args.workdir / f"export-{n}"
+    if not (folder / "manifest.json").exists():
+        t = time.perf_counter()
+        generate_export(folder, n, seed=1, today=TODAY)
+        print(f"generated {n:,} residents in {time.perf_counter() - t:.1f}s → {folder}")
+    size = sum((folder / f).stat().st_size for f in FILES)
+    print(f"export: {size / 1e6:.1f} MB")
+    name = pgtools.create_database("mdg_bench")
+    url = pgtools.url_for(name)
+    try:
+        db = Database.connect(url)
+        migrate.upgrade(db.engine)
+        db.dispose()
+        first = run_child(url, folder)
+        second = run_child(url, folder)
+        raw = raw_copy(pgtools, folder)
+    finally:
+        pgtools.drop_database(name)
+    print(f"rows: {first['rows']}")
+    print(f"first load  : {first['seconds']:8.2f} s  peak RSS {first['maxrss_kb'] / 1024:7.1f} MB  "
+          f"({first['outcome']}, new {first['persons']['new']:,})")
+    print(f"second load : {second['seconds']:8.2f} s  peak RSS {second['maxrss_kb'] / 1024:7.1f} MB  "
+          f"({second['outcome']})")
+    print(f"psql \\copy  : {raw:8.2f} s")
+    print(f"ratio first/raw = {first['seconds'] / raw:.2f}x, second/raw = {second['seconds'] / raw:.2f}x "
+          "(goal ≤ 2x)")
+
+
+if __name__ == "__main__":
+    main()
