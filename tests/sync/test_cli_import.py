@@ -12,7 +12,9 @@ def test_import_command(sqlite_url, tmp_path, capsys):
     folder = write_export(tmp_path / "e")
     args = ["--database", sqlite_url, "import", str(folder), "--actor", "ops", "--today", TODAY.isoformat()]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "進捗: 読込 residents.csv" in captured.err and "進捗: 完了" in captured.err
     assert "取込が完了しました（転入等 5 人" in out and "residents.csv: 5 行（取込 5、除外 0）" in out
     assert main(args) == 0
     assert "変更はありません" in capsys.readouterr().out

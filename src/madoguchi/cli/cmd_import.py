@@ -26,18 +26,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_import)
 
 
-def _progress_printer(enabled: bool):  # noqa: ANN202
-    last = [0.0]
+def _progress_printer(enabled: bool, tty: bool):  # noqa: ANN202
+    """On a terminal one line updated in place; in a log (systemd journal) one line per stage."""
+    state = {"at": 0.0, "stage": ""}
 
     def show(stage: str, done: int, total: int | None) -> None:
         if not enabled:
             return
         now = time.monotonic()
-        if now - last[0] < 0.5 and stage != "完了":
+        amount = f" {done:,}/{total:,} 行" if total else (f" {done:,} 行" if done else "")
+        if not tty:
+            if stage != state["stage"]:
+                state["stage"] = stage
+                print(f"進捗: {stage}", file=sys.stderr, flush=True)
             return
-        last[0] = now
-        amount = f"{done:,}/{total:,} 行" if total else (f"{done:,} 行" if done else "")
-        print(f"\r{stage} {amount}".ljust(60), end="", file=sys.stderr, flush=True)
+        if now - state["at"] < 0.3 and stage != "完了":
+            return
+        state["at"] = now
+        print(f"\r{stage}{amount}".ljust(60), end="", file=sys.stderr, flush=True)
         if stage == "完了":
             print(file=sys.stderr)
 
@@ -56,7 +62,7 @@ def _import(args: argparse.Namespace) -> int:
     db = Database.connect(database_url(args))
     try:
         result = import_export(db, args.folder, args.mapping, actor=args.actor or getpass.getuser(),
-                               progress=_progress_printer(not args.quiet and sys.stderr.isatty()), today=today)
+                               progress=_progress_printer(not args.quiet, sys.stderr.isatty()), today=today)
     finally:
         db.dispose()
     print(f"取込番号 {result.run_id}: {result.message}（{result.duration:.1f} 秒）")
