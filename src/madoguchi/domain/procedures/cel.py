@@ -8,6 +8,7 @@ an error into false: it raises `ConditionError`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import celpy
@@ -19,7 +20,10 @@ from madoguchi.errors import KnownError
 
 from .facts import AttrType
 
-_ENV = celpy.Environment()
+@functools.cache
+def environment() -> celpy.Environment:
+    """The one CEL environment, made on first use (celpy raises the recursion limit when made)."""
+    return celpy.Environment()
 
 # Functions and macros CEL offers that a condition may use.
 _METHODS_ON_LIST = {"exists", "all", "exists_one", "filter", "map"}
@@ -46,7 +50,17 @@ class Compiled:
 
     source: str
     program: celpy.Runner
-    conjuncts: tuple[celpy.Runner, ...] = ()
+    # (program, cache key): the key is set for parts that read only `move`/`params`, whose value
+    # is the same for every household and member of one listing
+    parts: tuple[tuple[celpy.Runner, str | None], ...] = ()
+
+
+_MOVE_WIDE = {"move", "params"}
+
+
+def _cache_key(part: lark.Tree) -> str | None:
+    names = {str(t.children[0]) for t in part.iter_subtrees() if t.data == "ident"}
+    return str(part) if names and names <= _MOVE_WIDE else None
 
 
 def _conjuncts(node: lark.Tree) -> list[lark.Tree]:
@@ -60,27 +74,36 @@ def _conjuncts(node: lark.Tree) -> list[lark.Tree]:
 def compile_cel(source: str) -> tuple[Compiled, lark.Tree]:
     """Compile; a syntax error raises CelSyntaxError with the line inside the expression."""
     try:
-        tree = _ENV.compile(source)
+        tree = environment().compile(source)
     except celpy.CELParseError as exc:
         raise CelSyntaxError(_syntax_message(exc), getattr(exc, "line", None) or 1,
                              getattr(exc, "column", None) or 0) from None
+    whole = environment().program(tree)
     parts = _conjuncts(tree)
-    conjuncts = tuple(_ENV.program(p) for p in parts) if len(parts) > 1 else ()
-    return Compiled(source, _ENV.program(tree), conjuncts), tree
+    runners = tuple((environment().program(p), _cache_key(p)) for p in parts) if len(parts) > 1 else (
+        (whole, _cache_key(tree)),)
+    return Compiled(source, whole, runners), tree
 
 
 def to_cel(value: object) -> celtypes.Value:
     return json_to_cel(value)
 
 
-def evaluate(compiled: Compiled, activation: dict, where: str) -> bool:
-    """Evaluate to a bool or raise ConditionError naming `where` (procedure/question and line)."""
-    for part in compiled.conjuncts:
-        if not _run(compiled, part, activation, where):
+def evaluate(compiled: Compiled, activation: dict, where: str, cache: dict | None = None) -> bool:
+    """Evaluate to a bool or raise ConditionError naming `where` (procedure/question and line).
+
+    `cache` (one dict per listing) keeps the value of parts that read only `move` and `params`.
+    """
+    for program, key in compiled.parts or ((compiled.program, None),):
+        if key is not None and cache is not None:
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = _run(compiled, program, activation, where)
+        else:
+            value = _run(compiled, program, activation, where)
+        if not value:
             return False
-    if compiled.conjuncts:
-        return True
-    return _run(compiled, compiled.program, activation, where)
+    return True
 
 
 def _run(compiled: Compiled, program: celpy.Runner, activation: dict, where: str) -> bool:
@@ -103,7 +126,8 @@ def _eval_message(where: str, source: str, exc: BaseException) -> str:
     args = exc.args
     detail: object = args[0] if args else exc
     if len(args) >= 3 and args[2]:
-        detail = f"{args[0]}: {', '.join(str(a) for a in args[2])}" if isinstance(args[2], tuple) else f"{args[0]}: {args[2]}"
+        inner = args[2] if isinstance(args[2], tuple) else (args[2],)
+        detail = f"{args[0]}: {', '.join(str(a) for a in inner)}"
     return (f"{where}: 条件式「{source}」を評価できませんでした（{detail}）。"
             "この手続きが正しく判定できないため、管理者に連絡して手続き定義を修正してください。")
 
@@ -323,7 +347,7 @@ def check_expression(source: str, roots: dict[str, AttrType],
                      known_questions: frozenset[str] = frozenset()) -> tuple[list[Finding], Usage]:
     """Parse and check; syntax errors are findings too."""
     try:
-        tree = _ENV.compile(source)
+        tree = environment().compile(source)
     except celpy.CELParseError as exc:
         return [Finding(_syntax_message(exc), getattr(exc, "line", None) or 1)], Usage(set(), set())
     checker = Checker(roots, known_questions)

@@ -107,10 +107,10 @@ def render_reason(template: str, roots: dict[str, object]) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
-def _fires(proc: Procedure, activation: dict, plain: dict) -> tuple[str, ...]:
+def _fires(proc: Procedure, activation: dict, plain: dict, cache: dict) -> tuple[str, ...]:
     reasons = []
     for i, rule in enumerate(proc.rules, 1):
-        if evaluate(rule.when, activation, f"{proc.where} の条件{i}（{rule.line}行目）"):
+        if evaluate(rule.when, activation, f"{proc.where} の条件{i}（{rule.line}行目）", cache):
             reasons.append(render_reason(rule.reason, plain))
     return tuple(reasons)
 
@@ -126,6 +126,7 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
     listed: list[Listed] = []
     visible: list[VisibleQuestion] = []
     deciders = {q: catalogue.decided_by(q) for q in catalogue.questions}
+    cache: dict = {}  # values of move-wide condition parts, shared by every subject
 
     for hkey, hf in facts.households.items():
         real = not hkey.startswith("\0")  # "\0…": a member not yet placed in a household
@@ -134,7 +135,7 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
         q_cel = to_cel(q_plain)
         act = {"move": move_cel, "household": h_cel, "q": q_cel, "params": params_cel}
         for q in hq if real else ():
-            if q.show_when is None or evaluate(q.show_when, act, q.where):
+            if q.show_when is None or evaluate(q.show_when, act, q.where, cache):
                 value = _answer_value(q, answers.get((q.id, hkey)))
                 q_plain[q.id] = value
                 q_cel[celtypes.StringType(q.id)] = to_cel(value)
@@ -151,7 +152,7 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
             m_act = {"move": move_cel, "household": h_cel, "member": to_cel(mf), "q": mq_cel,
                      "params": params_cel}
             for q in mq:
-                if q.show_when is None or evaluate(q.show_when, m_act, f"{q.where}（{mf['name']}）"):
+                if q.show_when is None or evaluate(q.show_when, m_act, f"{q.where}（{mf['name']}）", cache):
                     value = _answer_value(q, answers.get((q.id, mkey)))
                     mq_plain[q.id] = value
                     mq_cel[celtypes.StringType(q.id)] = to_cel(value)
@@ -168,13 +169,13 @@ def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  
                      "member_answers": member_answers}
             for proc in procs:
                 if proc.scope == "household":
-                    reasons = _fires(proc, act, plain)
+                    reasons = _fires(proc, act, plain, cache)
                     if reasons:
                         listed.append(_listed(proc, hf["key"], None, "", reasons))
         for mkey, mf, m_act, plain in member_ctx:
             for proc in procs:
                 if proc.scope == "member":
-                    reasons = _fires(proc, m_act, plain)
+                    reasons = _fires(proc, m_act, plain, cache)
                     if reasons:
                         listed.append(_listed(proc, hf["key"], mkey, mf["name"], reasons))
     return Evaluation(facts, listed, visible)

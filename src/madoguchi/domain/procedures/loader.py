@@ -355,7 +355,8 @@ def _procedures(raw: _Raw, questions: dict[str, Question], params_t: AttrType,
         used |= set(declared)
         forms = _texts(ctx, m, "forms", what)
         if not forms:
-            ctx.err(m.line_of("forms") if "forms" in m else m.line, f"{what}: 印刷する帳票（forms）を1つ以上書いてください（なければ generic）。")
+            ctx.err(m.line_of("forms") if "forms" in m else m.line,
+                    f"{what}: 印刷する帳票（forms）を1つ以上書いてください（なければ generic）。")
         if known_forms is not None:
             for f in forms:
                 if f not in known_forms:
