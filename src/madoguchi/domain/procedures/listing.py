@@ -14,6 +14,7 @@ from datetime import date
 
 from celpy import celtypes
 
+from madoguchi.domain.moves import Move
 from madoguchi.errors import InputError
 
 from .cel import evaluate, to_cel
@@ -115,8 +116,8 @@ def _fires(proc: Procedure, activation: dict, plain: dict, cache: dict) -> tuple
     return tuple(reasons)
 
 
-def evaluate_move(move, answers: Answers, catalogue: Catalogue) -> Evaluation:  # noqa: ANN001
-    """Visible questions and listed procedures of `move` (a domain.moves.Move)."""
+def evaluate_move(move: Move, answers: Answers, catalogue: Catalogue) -> Evaluation:
+    """Visible questions and listed procedures of `move` in one pass (screens need both)."""
     facts = build_facts(move)
     params = catalogue.params_on(facts.on)
     move_cel, params_cel = to_cel(facts.move), to_cel(params)
@@ -187,11 +188,11 @@ def _listed(proc: Procedure, household_key: str, member_key: str | None, member_
                   member_key, member_name, reasons)
 
 
-def list_procedures(move, answers: Answers, catalogue: Catalogue) -> list[Listed]:  # noqa: ANN001
+def list_procedures(move: Move, answers: Answers, catalogue: Catalogue) -> list[Listed]:
     """Every procedure the move needs, per household and per member, each with its reasons."""
     return evaluate_move(move, answers, catalogue).listed
 
 
-def visible_questions(move, answers: Answers, catalogue: Catalogue) -> list[VisibleQuestion]:  # noqa: ANN001
+def visible_questions(move: Move, answers: Answers, catalogue: Catalogue) -> list[VisibleQuestion]:
     """The questions staff should ask now (their show_when holds), with current answers."""
     return evaluate_move(move, answers, catalogue).questions
