@@ -311,3 +311,13 @@ def test_manifest_with_files_as_mapping_and_bad_kind(any_db, tmp_path):
     (folder / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(ImportFailed, match="full のみ"):
         import_export(any_db, folder, today=TODAY)
+
+
+def test_summary_text_in_japan_time(any_db, export_dir):
+    r = import_export(any_db, export_dir, today=TODAY)
+    with any_db.session() as s:
+        run = s.get(ImportRun, r.run_id)
+        run.finished_at = datetime(2026, 11, 23, 21, 0, tzinfo=timezone.utc)  # 2026-11-24 06:00 JST
+        s.commit()
+        now = datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)
+        assert last_import_summary(s, now=now) == "基幹系データ: 2026-11-24 06:00 取込"
