@@ -74,3 +74,42 @@ def scram_cluster():
     cluster = pgtools.ScramCluster().start()
     yield cluster
     cluster.stop()
+
+
+# --- 試験成績書 (D2): every run leaves a Japanese report of test items and results ----------------
+
+_RESULTS: list[tuple[str, str]] = []
+_AREAS = {"unit": "単体（業務規則）", "db": "データベース・セキュリティ", "sync": "基幹系データ連携",
+          "services": "ユースケース", "procedures": "手続き定義", "printing": "帳票・印刷", "gui": "画面（pytest-qt）",
+          "cases": "対応・異動入力", "e2e": "結合（ケースランナー）"}
+_OUTCOME_JA = {"passed": "合格", "failed": "不合格", "skipped": "対象外"}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _RESULTS.append((report.nodeid, report.outcome))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _RESULTS:
+        return
+    from datetime import datetime
+    lines = ["# 試験成績書（自動生成）", "", f"実行日時: {datetime.now().isoformat(timespec='seconds')}", ""]
+    by_area: dict[str, list[tuple[str, str]]] = {}
+    for nodeid, outcome in _RESULTS:
+        parts = nodeid.split("/")
+        area = parts[1] if len(parts) > 2 and parts[0] == "tests" else "その他"
+        by_area.setdefault(area, []).append((nodeid, outcome))
+    lines.append("| 区分 | 試験項目数 | 合格 | 不合格 | 対象外 |")
+    lines.append("|---|---|---|---|---|")
+    for area, rows in sorted(by_area.items()):
+        n = {k: sum(1 for _, o in rows if o == k) for k in ("passed", "failed", "skipped")}
+        lines.append(f"| {_AREAS.get(area, area)} | {len(rows)} | {n['passed']} | {n['failed']} | {n['skipped']} |")
+    for area, rows in sorted(by_area.items()):
+        lines += ["", f"## {_AREAS.get(area, area)}", "", "| 試験項目 | 結果 |", "|---|---|"]
+        lines += [f"| `{nodeid}` | {_OUTCOME_JA.get(o, o)} |" for nodeid, o in rows]
+    try:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "試験成績書.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError:
+        pass
