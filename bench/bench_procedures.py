@@ -18,7 +18,7 @@ import lark
 
 from madoguchi.domain.procedures import build_facts, list_procedures, move_from_spec, parse_catalogue
 from madoguchi.domain.procedures.cel import environment
-from madoguchi.domain.procedures.files import read_sources
+from madoguchi.services.procedure_catalogue import read_sources
 from madoguchi.resources import forms_path
 
 MOVE = {

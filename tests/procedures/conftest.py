@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from madoguchi.domain.procedures import CatalogueError, Severity, check_sources, parse_catalogue, run_case
-from madoguchi.domain.procedures.files import known_form_ids, read_sources
+from madoguchi.services.procedure_catalogue import known_form_ids, read_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import re
 
 from madoguchi.domain.procedures import HOUSEHOLD, MEMBER, MOVE, parse_catalogue
 from madoguchi.domain.procedures.facts import KINDS
-from madoguchi.domain.procedures.files import read_sources
+from madoguchi.services.procedure_catalogue import read_sources
 from madoguchi.resources import forms_path, project_root
 
 DOC = project_root() / "docs" / "手続き定義設計.md"

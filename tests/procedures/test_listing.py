@@ -15,7 +15,7 @@ from madoguchi.domain.procedures import (
     run_case,
     visible_questions,
 )
-from madoguchi.domain.procedures.files import known_form_ids, read_sources
+from madoguchi.services.procedure_catalogue import known_form_ids, read_sources
 from madoguchi.errors import InputError
 from madoguchi.resources import forms_path
 

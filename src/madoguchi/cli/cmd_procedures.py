@@ -14,7 +14,7 @@ from madoguchi.domain.procedures import (
     move_from_spec,
     parse_catalogue,
 )
-from madoguchi.domain.procedures.files import known_form_ids, read_sources
+from madoguchi.services.procedure_catalogue import known_form_ids, read_sources
 from madoguchi.domain.procedures.spec import SpecError
 from madoguchi.domain.procedures.yamlsrc import load_marked
 from madoguchi.errors import InputError

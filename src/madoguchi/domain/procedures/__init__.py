@@ -1,6 +1,6 @@
 """The procedure engine (手続き定義): definitions as data, CEL conditions, listing, selection.
 
-    catalogue = parse_catalogue(read_sources(forms_path("procedures")))
+    catalogue = procedure_catalogue.catalogue()
     listed = list_procedures(move, answers, catalogue)
     selection = merge_selection(previous_selection, listed)
 """
