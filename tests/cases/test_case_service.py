@@ -15,8 +15,8 @@ from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
 from madoguchi.store.models import AuditEvent, CaseEvent, Staff
 
-TANAKA = Actor("tanaka", "田中　窓口", terminal="T01", counter_no="1")
-SATO = Actor("sato", "佐藤　窓口", terminal="T07", counter_no="3")
+TANAKA = Actor("tanaka", "田中　窓口", terminal="T01", counter_no="1", permissions=frozenset({"case.write"}))
+SATO = Actor("sato", "佐藤　窓口", terminal="T07", counter_no="3", permissions=frozenset({"case.write"}))
 
 
 def _staff(db: Database) -> None:
@@ -207,3 +207,14 @@ def test_case_events_store_version(sqlite_db):
     with sqlite_db.session() as s:
         versions = [e.data["version"] for e in s.scalars(select(CaseEvent).order_by(CaseEvent.id))]
     assert versions == [1, 2]
+
+
+def test_writes_need_the_case_write_right(sqlite_db):
+    from madoguchi.errors import PermissionDenied
+    viewer = Actor("viewer", "閲覧のみ", terminal="T02")
+    with pytest.raises(PermissionDenied, match="対応の受付・編集"):
+        CaseService(sqlite_db, viewer).open_case(purpose="転居")
+    c = CaseService(sqlite_db, TANAKA).open_case(purpose="転居")
+    with pytest.raises(PermissionDenied):
+        CaseService(sqlite_db, viewer).take_over(c.id)
+    assert CaseService(sqlite_db, viewer).get_case(c.id).holder_login == "tanaka"

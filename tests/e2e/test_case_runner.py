@@ -42,7 +42,8 @@ def test_case_file_runs_on_demo_database(path, tmp_path, capsys):
     assert rc == 0
     assert summary["case_no"].startswith("20")
     assert summary["move"]["move_type"] == case_runner.load_case_file(path)["move"]["type"]
-    assert [e["kind"] for e in summary["timeline"]][:2] == ["open", "move"]
+    kinds = [e["kind"] for e in summary["timeline"]]
+    assert kinds[0] == "open" and "move" in kinds
     assert f"受付番号 {summary['case_no']}" in out.out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -23,9 +24,17 @@ from madoguchi.services.cases import CaseService  # noqa: E402
 from madoguchi.services.context import Actor  # noqa: E402
 from madoguchi.store.db import Database  # noqa: E402
 
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage(qapp):
+    """Destroy this test's Qt objects while the application still exists, not at interpreter exit."""
+    yield
+    qapp.processEvents()
+    gc.collect()
+
+
 FIXTURE = Path(__file__).parents[1] / "e2e" / "cases" / "two_households.yaml"
-TANAKA = Actor("tanaka", "田中　窓口", terminal="T01", counter_no="1")
-SATO = Actor("sato", "佐藤　窓口", terminal="T07", counter_no="3")
+TANAKA = Actor("tanaka", "田中　窓口", terminal="T01", counter_no="1", permissions=frozenset({"case.write"}))
+SATO = Actor("sato", "佐藤　窓口", terminal="T07", counter_no="3", permissions=frozenset({"case.write"}))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from madoguchi.gui.move_models import (COL_NAME, COL_REL, COL_STATE, LevelRole, 
                                        MoveEditor)
 from madoguchi.services import case_runner  # noqa: E402
 from madoguchi.services.addresses import CityAddressBook, PostalBook  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage(qapp):
+    """Destroy this test's Qt objects while the application still exists, not at interpreter exit."""
+    yield
+    qapp.processEvents()
+    gc.collect()
+
 
 CASE_FIXTURE = Path(__file__).parents[1] / "e2e" / "cases" / "tennyu.yaml"
 

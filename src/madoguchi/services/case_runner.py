@@ -5,7 +5,7 @@
 A case file has these top-level keys (unknown keys are an error):
   name, today, actor{login,name,terminal,counter}, towns[...], residents[...]   (fixture; --demo seeds it)
   purpose, visitor{...}, identity{...}, move{...}, answers[...], certificates[...], memos[...],
-  status, expect{errors, warnings, messages[], status}
+  status, expect{errors, warnings, messages[], status, move_text[], procedures[], identity}
 The run writes `summary.json` into the output directory. Later steps (procedure list, forms,
 guide, certificate request forms) plug in as *output steps*: callables `(RunContext) -> dict`
 whose result is stored under their name in the summary (see `DEFAULT_OUTPUT_STEPS`).
@@ -81,11 +81,57 @@ def _optional_service_step(module: str, func: str) -> Callable[[RunContext], dic
     return step
 
 
-# Hooks for the procedure engine and printing: each module exposes `run_step(ctx) -> dict`.
+def procedures_step(ctx: RunContext) -> dict:
+    """The procedures the move lists (with reasons) and the questions shown, from forms/procedures.
+
+    Read-only: persisting the selection (selected_procedures) belongs to the procedure service.
+    """
+    if ctx.move is None:
+        return {"listed": [], "questions": []}
+    from madoguchi.domain.procedures import answers_from_spec, evaluate_move, parse_catalogue
+    from madoguchi.domain.procedures.files import known_form_ids, read_sources
+    from madoguchi.domain.procedures.spec import SpecError
+    from madoguchi.resources import forms_path
+
+    catalogue = parse_catalogue(read_sources(forms_path("procedures")), known_form_ids(forms_path("templates")))
+    try:
+        answers = answers_from_spec(ctx.spec.get("answers"))
+    except SpecError as exc:
+        raise CaseFileError(f"answers: {exc}") from None
+    ev = evaluate_move(ctx.move, answers, catalogue)
+    return {
+        "listed": [{"procedure_id": x.procedure_id, "name": x.name, "department": x.department,
+                    "household": x.household_key, "member": x.member_key, "member_name": x.member_name,
+                    "reasons": list(x.reasons)} for x in ev.listed],
+        "questions": [{"question_id": q.question_id, "subject": q.subject, "text": q.text, "answer": q.answer}
+                      for q in ev.questions],
+    }
+
+
+# Output steps in order. Printing adds its step here (forms, 手続き案内書, 交付請求書 → PDFs in out_dir);
+# a later procedure service may replace `procedures_step` by one that also stores the selection.
 DEFAULT_OUTPUT_STEPS: tuple[OutputStep, ...] = (
-    ("procedures", _optional_service_step("madoguchi.services.procedure_step", "run_step")),
+    ("procedures", procedures_step),
     ("outputs", _optional_service_step("madoguchi.services.output_step", "run_step")),
 )
+
+
+def identity_step(ctx: RunContext) -> dict:
+    """Record the identity check through the identity service and note it on the case timeline."""
+    from madoguchi.services import identity
+
+    spec = ctx.spec["identity"]
+    stated = dict(spec.get("stated") or {})
+    if "birth_date" in stated:
+        stated["birth_date"] = _date(stated["birth_date"], "identity.stated.birth_date")
+    rec = identity.record_identity_check(ctx.db, ctx.actor, atena_no=spec.get("atena_no"),
+                                         documents=list(spec.get("documents") or []), stated=stated,
+                                         subject=spec.get("subject", "visitor"), case_id=ctx.case.id)
+    from madoguchi.domain.identity import OUTCOME_LABELS
+    label = OUTCOME_LABELS.get(rec.outcome, rec.outcome)
+    ctx.case = ctx.service.record_event(ctx.case.id, ctx.case.version, "identity", f"本人確認（{label}）",
+                                        {"check_id": rec.id, "outcome": rec.outcome})
+    return {"check_id": rec.id, "outcome": rec.outcome, "differences": [c.label for c in rec.preview.differences]}
 
 
 def load_case_file(path: Path) -> dict:
@@ -282,10 +328,16 @@ def build_move(db: Database, spec: dict, *, city: CityAddressBook, postal: Posta
 # --- the run ----------------------------------------------------------------------------------------
 
 
+# The runner is an administrator's tool: it acts with the counter clerk's rights. (On PostgreSQL
+# the database role it connects with still decides what it may actually read and write.)
+RUNNER_PERMISSIONS = frozenset({"resident.read", "case.write", "certificate.issue"})
+
+
 def _actor(spec: dict, *, demo: bool) -> Actor:
     a = spec.get("actor") or {}
     return Actor(login=str(a.get("login", "case_runner")), display_name=str(a.get("name", "ケース実行")),
-                 terminal=str(a.get("terminal", "runner")), counter_no=str(a.get("counter", "")), demo=demo)
+                 terminal=str(a.get("terminal", "runner")), counter_no=str(a.get("counter", "")),
+                 permissions=RUNNER_PERMISSIONS, demo=demo)
 
 
 def ensure_staff(db: Database, actor: Actor) -> None:
@@ -314,9 +366,7 @@ def run_case(db: Database, spec: dict, out_dir: Path, *, demo: bool = False,
     steps: list[dict] = [{"step": "open", "case_no": case.case_no}]
 
     if spec.get("identity"):
-        steps.append({"step": "identity", **(_optional_service_step(
-            "madoguchi.services.identity", "run_step")(ctx) or {})})
-        ctx.refresh()
+        steps.append({"step": "identity", **identity_step(ctx)})
 
     findings = []
     if spec.get("move"):
@@ -326,11 +376,10 @@ def run_case(db: Database, spec: dict, out_dir: Path, *, demo: bool = False,
         steps.append({"step": "move", "errors": sum(f.level is Level.ERROR for f in findings),
                       "warnings": sum(f.level is Level.WARNING for f in findings)})
 
-    for name, key in (("answers", "answers"), ("certificates", "certificates")):
-        if spec.get(key):
-            result = _optional_service_step(f"madoguchi.services.{name}", "run_step")(ctx)
-            steps.append({"step": name, **(result if isinstance(result, dict) else {"result": result})})
-            ctx.refresh()
+    if spec.get("certificates"):
+        result = _optional_service_step("madoguchi.services.certificates", "run_step")(ctx)
+        steps.append({"step": "certificates", **(result if isinstance(result, dict) else {"result": result})})
+        ctx.refresh()
 
     for memo in spec.get("memos") or []:
         ctx.case = svc.add_memo(ctx.case.id, ctx.case.version, str(memo))
@@ -398,6 +447,16 @@ def check_expectations(expect: dict, summary: dict) -> dict:
             problems.append(f"「{text_}」を含む指摘がありません。")
     if "status" in expect and summary["status"] != expect["status"]:
         problems.append(f"進捗が {summary['status']}（期待 {expect['status']}）です。")
+    proc_out = (summary.get("outputs") or {}).get("procedures")
+    listed = {x["procedure_id"] for x in proc_out.get("listed", [])} \
+        if isinstance(proc_out, dict) and isinstance(proc_out.get("listed"), list) else set()
+    for pid in expect.get("procedures") or []:
+        if pid not in listed:
+            problems.append(f"手続き「{pid}」が挙がっていません（挙がった手続き: {', '.join(sorted(listed))}）。")
+    if "identity" in expect:
+        got = [s_["outcome"] for s_ in summary["steps"] if s_.get("step") == "identity"]
+        if got != [expect["identity"]]:
+            problems.append(f"本人確認の結果が {got}（期待 {expect['identity']}）です。")
     for line in expect.get("move_text") or []:
         if line not in summary["move_text"]:
             problems.append(f"異動内容に「{line}」がありません: {summary['move_text']}")

@@ -39,6 +39,7 @@ NOTIFY_CHANNEL = "madoguchi_cases"
 
 STATUS_LABELS = {"open": "対応中", "waiting": "保留中", "done": "完了", "cancelled": "取消"}
 OPEN_STATUSES = ("open", "waiting")
+WRITE_PERMISSION = "case.write"
 
 EVENT_LABELS = {
     "open": "受付", "purpose": "用件", "visitor": "来庁者", "move": "異動入力", "memo": "メモ", "status": "進捗",
@@ -313,6 +314,7 @@ class CaseService:
     def open_case(self, *, purpose: str = "", visitor: dict | None = None,
                   subject_atena_no: str | None = None) -> CaseInfo:
         """A new case held by this actor and terminal; case_no = YYYYMMDD-NNN per (Japan) day."""
+        self.actor.require(WRITE_PERMISSION)
         for _attempt in range(8):
             now = self.clock()
             day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
@@ -346,6 +348,7 @@ class CaseService:
     def _write(self, case_id: int, version: int, kind: str, summary: str, data: dict | None,
                apply: Callable[[Session, CaseRow, datetime], None] | None = None, *,
                allow_closed: bool = False) -> CaseInfo:
+        self.actor.require(WRITE_PERMISSION)
         now = self.clock()
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
@@ -356,6 +359,11 @@ class CaseService:
             info = _info(s, row)
             uow.commit()
             return info
+
+    def record_event(self, case_id: int, version: int, kind: str, summary: str,
+                     data: dict | None = None) -> CaseInfo:
+        """A timeline entry for something recorded by another service (e.g. an identity check)."""
+        return self._write(case_id, version, kind, summary, data)
 
     def set_visitor(self, case_id: int, version: int, visitor: dict) -> CaseInfo:
         def apply(s: Session, row: CaseRow, now: datetime) -> None:
@@ -432,6 +440,7 @@ class CaseService:
 
     def take_over(self, case_id: int) -> CaseInfo:
         """「引き継ぐ」: this actor and terminal hold the case from now on (recorded in the timeline)."""
+        self.actor.require(WRITE_PERMISSION)
         now = self.clock()
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
