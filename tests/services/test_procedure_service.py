@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -217,3 +218,29 @@ def test_answers_are_normalised_by_kind(kind, given, stored):
 def test_wrong_answers_are_japanese_errors(kind, given, message):
     with pytest.raises(InputError, match=message):
         normalise_answer(kind, ("なし", "婚姻"), "質問", given)
+
+
+def test_listing_computed_apart_from_saving(move_in):
+    """The GUI evaluates with save=False off the UI thread, then stores on it; a move saved in between wins."""
+    cases, svc, case = move_in
+    computed = svc.listing(case.id, save=False)
+    assert computed.pending and not computed.saved and computed.case.version == case.version
+    assert _rows(cases.db, case.id) == {}
+    stored = svc.save_listing(case.id, computed)
+    assert stored.saved and stored.case.version == case.version + 1 and not stored.pending
+    assert set(_rows(cases.db, case.id)) == {r.key for r in computed.rows}
+    assert not svc.listing(case.id, save=False).pending
+    # the move changes between computing and storing: the stale selection is refused
+    move = move_in_family()
+    del move.members["new-2"]
+    move.after[0].placements.pop()
+    svc.add_manual(case.id, stored.case.version, "inkan.touroku", "new-2")
+    before = svc.listing(case.id, save=False)
+    info, _ = cases.save_move(case.id, before.case.version, move, TODAY)
+    later = svc.listing(case.id, save=False)
+    assert later.pending
+    with pytest.raises(StaleWrite):
+        svc.save_listing(case.id, replace(later, case=before.case))
+    assert svc.save_listing(case.id, later).saved
+    # new-2 left the move: the items for her are gone, the hand-added one too
+    assert not any(key[1] == "new-2" for key in _rows(cases.db, case.id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -132,6 +132,8 @@ class ProcedureListing:
     subjects: tuple[Subject, ...] = ()
     message: str = ""  # why there is nothing to list (no move yet …)
     saved: bool = False  # this call wrote the selection
+    # listing(save=False): the changed selection still to store with save_listing
+    pending: tuple[SelectedItem, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def rows(self) -> list[ProcedureRow]:
@@ -261,8 +263,13 @@ class ProcedureService:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def listing(self, case_id: int) -> ProcedureListing:
-        """List the case's procedures now; store the selection if it changed and we may write."""
+    def listing(self, case_id: int, *, save: bool = True) -> ProcedureListing:
+        """List the case's procedures now; store the selection if it changed and we may write.
+
+        With `save=False` nothing is written; a changed selection comes back in `pending` for
+        `save_listing` (the GUI evaluates off the UI thread and stores on it, in step with its
+        other writes).
+        """
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
             st = self._state(s, case_id)
@@ -271,16 +278,37 @@ class ProcedureService:
                                         "異動を入力すると、必要な手続きがここに表示されます。")
             ev = evaluate_move(st.move, st.answers, self.catalogue)
             selection = merge_selection(self._previous(st, ev.facts), ev.listed)
-            saved = False
-            if self._may_write(st.row) and self._differs(st, selection):
-                self._store(s, st, selection)
-                n = sum(1 for i in selection if not i.removed)
-                touch_case(s, self.actor, case_id, st.row.version, "procedure", f"手続き一覧を更新（{n}件）",
-                           {"count": n})
-                saved = True
-            view = self._view(s, st, ev, selection, saved)
+            pending = self._may_write(st.row) and self._differs(st, selection)
+            if pending and save:
+                row = self._save_selection(s, st, selection, st.row.version)
+                view = self._view(s, st, ev, selection, True)
+                view = replace(view, case=_info(s, row))
+            else:
+                view = self._view(s, st, ev, selection, False)
+                if pending:
+                    view = replace(view, pending=tuple(selection))
             uow.commit()
             return view
+
+    def save_listing(self, case_id: int, listing: ProcedureListing) -> ProcedureListing:
+        """Store the selection of `listing(save=False)`; StaleWrite if the case changed since."""
+        if not listing.pending:
+            return listing
+        self.actor.require(WRITE_PERMISSION)
+        with self.db.uow(self.actor.info) as uow:
+            s = uow.session
+            row = _load_for_write(s, self.actor, case_id, listing.case.version)
+            st = self._state(s, case_id, row)
+            row = self._save_selection(s, st, list(listing.pending), listing.case.version)
+            info = _info(s, row)
+            uow.commit()
+        return replace(listing, case=info, saved=True, pending=())
+
+    def _save_selection(self, s: Session, st: _State, selection: list[SelectedItem], version: int) -> CaseRow:
+        self._store(s, st, selection)
+        n = sum(1 for i in selection if not i.removed)
+        return touch_case(s, self.actor, st.row.id, version, "procedure", f"手続き一覧を更新（{n}件）",
+                          {"count": n})
 
     def guidance(self, procedure_id: str) -> GuidanceView:
         p = self._procedure(procedure_id)
@@ -444,6 +472,8 @@ class ProcedureService:
     def _previous(self, st: _State, facts: MoveFacts) -> list[SelectedItem]:
         out = []
         for (pid, subject), r in st.stored.items():
+            if subject not in facts.members and subject not in facts.households:
+                continue  # that person or household is no longer part of the move
             member = subject if subject in facts.members else None
             hkey = facts.member_household.get(subject, "") if member else subject
             out.append(SelectedItem(pid, subject, hkey, member, auto=r.source == "auto",
