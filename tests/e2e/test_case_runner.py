@@ -97,3 +97,24 @@ def test_output_steps_are_called_with_the_case(sqlite_db, tmp_path):
     summary = case_runner.run_case(sqlite_db, spec, tmp_path, demo=True, output_steps=(("procedures", step),))
     assert seen == [(summary["case_no"], "move_in")]
     assert summary["outputs"] == {"procedures": {"listed": 3}}
+
+
+def test_madoguchi_admin_case_run_against_postgresql(pg_url, tmp_path, capsys, monkeypatch):
+    """The real admin entry point, database from MADOGUCHI_DATABASE_URL (fixture seeded beforehand)."""
+    from madoguchi.cli.admin import main
+    from madoguchi.store.db import Database
+
+    path = Path(__file__).parent / "cases" / "tenshutsu.yaml"
+    db = Database.connect(pg_url)
+    case_runner.seed_fixture(db, case_runner.load_case_file(path))
+    db.dispose()
+    monkeypatch.setenv("MADOGUCHI_DATABASE_URL", pg_url)
+    assert main(["case", "run", str(path), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "転出: 納内　翔太 → 北海道旭川市神楽岡５条5丁目1-1" in out
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "done" and summary["actor"] == {"login": "tanaka", "terminal": "T01"}
+    # Without a database and without --demo: a Japanese error, exit code 1.
+    monkeypatch.delenv("MADOGUCHI_DATABASE_URL")
+    assert main(["case", "run", str(path), "--out", str(tmp_path)]) == 1
+    assert "接続先データベースが指定されていません" in capsys.readouterr().err

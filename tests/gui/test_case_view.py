@@ -52,6 +52,11 @@ def terminals(request):
     b.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _shipped_fonts(fonts):
+    """Screenshots with the fonts the app ships (gaiji such as 𠮷 included)."""
+
+
 def _view(qtbot, svc, case_id, postal):
     v = CaseView(svc, case_id, city=CityAddressBook(svc.db), postal=postal, today=TODAY)
     qtbot.addWidget(v)
@@ -223,3 +228,21 @@ def test_case_screens_in_the_main_window(seeded, clerk, demo_config, fonts, qtbo
     assert screens.case_list.model.index(0, 2).data() == "転入・児童手当"
     win.grab().save(str(artifacts_dir / "screens" / "case_in_main_window.png"))
     screens.postal.close()
+
+
+def test_move_out_started_from_a_resident(terminals, qtbot):
+    t1, _t2, postal = terminals
+    case = t1.open_case(purpose="転出")
+    v = _view(qtbot, t1, case.id, postal)
+    v.start_type.setCurrentIndex(v.start_type.findData("move_out"))
+    v.start_atena.setText("100003")
+    v.start_button.click()
+    qtbot.waitUntil(lambda: not v.has_unsaved)
+    stored = t1.get_move(case.id).move
+    assert stored.move_type.value == "move_out" and stored.household_after_of("100003") is None
+    assert [p.member_key for p in stored.after[0].placements] == ["100001", "100002"]
+    assert v.grid.to_button.isVisible()
+    v.start_atena.setText("999999")
+    # An unknown 宛名 is a Japanese message, not a crash (the panel is hidden once a move exists).
+    v.add_household("999999")
+    assert "999999 の住民は見つかりません" in v.banner.text()

@@ -59,7 +59,7 @@ def _before_only():
 
 
 @pytest.fixture
-def grid(qtbot):
+def grid(qtbot, fonts):
     editor = MoveEditor(_before_only(), TODAY)
     editor.start_after()
     asked = []
@@ -186,7 +186,7 @@ def test_dates_typed_in_wareki_and_move_type(grid):
     assert grid.to_button.isVisible() and not grid.kind_combo.isVisible()
 
 
-def test_move_in_newcomers_grid_screenshot(qtbot, artifacts_dir):
+def test_move_in_newcomers_grid_screenshot(qtbot, artifacts_dir, fonts):
     move = move_in_family()
     move.after[0].placements[1].relationship = ""
     editor = MoveEditor(move, TODAY)
@@ -208,7 +208,7 @@ def books(sqlite_db):
     postal.close()
 
 
-def test_picker_city_by_kana_keyboard_only(qtbot, books, artifacts_dir):
+def test_picker_city_by_kana_keyboard_only(qtbot, books, artifacts_dir, fonts):
     city, postal = books
     p = AddressPicker(city, postal, mode="any")
     qtbot.addWidget(p)
@@ -248,7 +248,7 @@ def test_picker_city_arrow_keys_and_no_katagaki(qtbot, books):
     assert p.address().line() == "北海道深川市稲穂町1丁目2番3号"
 
 
-def test_picker_outside_by_postal_code_then_rest(qtbot, books, artifacts_dir):
+def test_picker_outside_by_postal_code_then_rest(qtbot, books, artifacts_dir, fonts):
     city, postal = books
     p = AddressPicker(city, postal, mode="any")
     qtbot.addWidget(p)
@@ -298,3 +298,18 @@ def test_picker_abroad(qtbot, books):
     type_text(p.country_edit, "カナダ")
     QTest.keyClick(p.country_edit, Qt.Key.Key_Return)
     assert p.address().line() == "国外（カナダ）"
+
+
+def test_switching_to_move_out_takes_the_leavers_out_of_the_city_households():
+    editor = MoveEditor(_before_only(), TODAY)
+    editor.start_after()
+    editor.set_move_type(MoveType.MOVE_OUT)
+    assert editor.move.household_after_of("100003") is None
+    assert editor.move.after[0].member_keys() == ["100001", "100002"]
+    assert not any(f.member == "100003" for f in editor.findings)
+    editor.set_move_type(MoveType.MOVE_WITHIN)
+    assert editor.move.household_after_of("100003").key == "H001"
+    # Ticking someone as staying on a move-out puts them back in their household.
+    editor.set_move_type(MoveType.MOVE_OUT)
+    editor.set_moving("100003", False)
+    assert editor.move.household_after_of("100003").key == "H001"

@@ -14,10 +14,10 @@ from datetime import date
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QPlainTextEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from madoguchi.domain.moves import Move, MoveType
+from madoguchi.domain.moves import Move, MoveType, start_after_from_before, unplace
 from madoguchi.domain.people import Address
 from madoguchi.errors import ConnectionFailed, KnownError, StaleWrite
 from madoguchi.gui.address_picker import AddressPicker
@@ -143,7 +143,9 @@ class CaseView(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.move_box)
+        self.tabs = QTabWidget()  # 住民異動 | 手続き
+        self.tabs.addTab(self.move_box, "住民異動")
+        splitter.addWidget(self.tabs)
         splitter.setSizes([330, 950])
         lay = QVBoxLayout(self)
         lay.addLayout(top)
@@ -169,6 +171,8 @@ class CaseView(QWidget):
         self._show_case()
         self._show_visitor()
         self._refresh_lists()
+        from madoguchi.gui.procedure_panel import attach
+        self.procedure_panel = attach(self)
 
     # --- display -------------------------------------------------------------------------------
 
@@ -266,9 +270,10 @@ class CaseView(QWidget):
                 self.start_error.show()
                 return
             move.members, move.before = members, before
-            if not t.is_out:
-                from madoguchi.domain.moves import start_after_from_before
-                start_after_from_before(move)
+            start_after_from_before(move)
+            if t.is_out:
+                for key in [m.key for m in move.moving_members()]:
+                    unplace(move, key)  # the others stay in their household
         elif not t.is_in:
             self.start_error.setText("宛名番号を入力してください（転入以外は異動する人の宛名が必要です）。")
             self.start_error.show()

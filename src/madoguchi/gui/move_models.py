@@ -82,8 +82,19 @@ class MoveEditor(QObject):
     # --- header fields -----------------------------------------------------------------------
 
     def set_move_type(self, move_type: MoveType, change_kind: HouseholdChangeKind | None = None) -> None:
+        was_out = self._move.move_type.is_out
         self._move.move_type = move_type
         self._move.change_kind = change_kind if move_type is MoveType.HOUSEHOLD_CHANGE else None
+        moving = [m.key for m in self._move.moving_members()]
+        if move_type.is_out and not was_out:
+            for key in moving:  # those leaving the city have no household here afterwards
+                ops.unplace(self._move, key)
+        elif was_out and not move_type.is_out:
+            for key in moving:
+                if self._move.household_after_of(key) is None:
+                    src = self._move.household_before_of(key)
+                    keep = src.key if src and any(h.key == src.key for h in self._move.after) else None
+                    ops.place(self._move, key, keep)
         self._done()
 
     def set_dates(self, *, move_date: date | None | bool = False, notified_on: date | None | bool = False,
