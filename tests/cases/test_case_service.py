@@ -218,3 +218,13 @@ def test_writes_need_the_case_write_right(sqlite_db):
     with pytest.raises(PermissionDenied):
         CaseService(sqlite_db, viewer).take_over(c.id)
     assert CaseService(sqlite_db, viewer).get_case(c.id).holder_login == "tanaka"
+
+
+def test_case_numbers_stay_unique_when_counters_open_at_once(two_terminals):
+    """Many counters pressing 「新しい対応」 at the same moment: unique, gap-free numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+    t1, t2 = two_terminals
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit((t1 if i % 2 else t2).open_case, purpose=f"同時{i}") for i in range(12)]
+        numbers = sorted(f.result().case_no for f in futures)
+    assert [n[-3:] for n in numbers] == [f"{i:03d}" for i in range(1, 13)]

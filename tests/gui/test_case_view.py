@@ -246,3 +246,28 @@ def test_move_out_started_from_a_resident(terminals, qtbot):
     # An unknown 宛名 is a Japanese message, not a crash (the panel is hidden once a move exists).
     v.add_household("999999")
     assert "999999 の住民は見つかりません" in v.banner.text()
+
+
+def test_other_terminals_refresh_via_notify(pg_url, qtbot):
+    """LISTEN/NOTIFY: the list on T01 shows a case T07 opened, and an open workspace reloads."""
+    from madoguchi.services.cases import CaseListener
+    a = Database.connect(pg_url, terminal="T01")
+    b = Database.connect(pg_url, terminal="T07")
+    for actor in (TANAKA, SATO):
+        case_runner.ensure_staff(a, actor)
+    t1, t2 = CaseService(a, TANAKA), CaseService(b, SATO)
+    listener = CaseListener(a)
+    try:
+        lst = CaseList(t1, listener=listener)
+        qtbot.addWidget(lst)
+        assert lst.model.rowCount() == 0
+        c = t2.open_case(purpose="証明書")
+        qtbot.waitUntil(lambda: lst.model.rowCount() == 1, timeout=5000)
+        seen = []
+        lst.remote_change.connect(lambda cid, ver: seen.append((cid, ver)))
+        t2.add_memo(c.id, c.version, "窓口3で対応中")
+        qtbot.waitUntil(lambda: (c.id, c.version + 1) in seen, timeout=5000)
+    finally:
+        listener.close()
+        a.dispose()
+        b.dispose()

@@ -15,13 +15,14 @@ Other services that add data to a case (answers, certificate requests, outputs) 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -315,24 +316,32 @@ class CaseService:
                   subject_atena_no: str | None = None) -> CaseInfo:
         """A new case held by this actor and terminal; case_no = YYYYMMDD-NNN per (Japan) day."""
         self.actor.require(WRITE_PERMISSION)
-        for _attempt in range(8):
+        for attempt in range(30):
             now = self.clock()
             day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
             with self.db.uow(self.actor.info) as uow:
                 s = uow.session
-                last = s.execute(select(func.max(CaseRow.case_no)).where(CaseRow.case_no.like(f"{day}-%"))).scalar()
-                seq = int(last.split("-")[1]) + 1 if last else 1
-                row = CaseRow(case_no=f"{day}-{seq:03d}", status="open", purpose=purpose,
-                              subject_atena_no=subject_atena_no, visitor=dict(visitor or {}), opened_at=now,
-                              opened_by=self.actor.login, opened_terminal=self.actor.terminal,
-                              holder_login=self.actor.login, holder_terminal=self.actor.terminal,
-                              held_since=now, counter_no=self.actor.counter_no, training=self.actor.training,
-                              updated_at=now, unmasked=[])
-                s.add(row)
                 try:
+                    if uow.dialect == "postgresql":
+                        # Serialise numbering across terminals for this transaction only.
+                        s.execute(text("SELECT pg_advisory_xact_lock(hashtext('madoguchi.case_no'))"))
+                    last = s.execute(select(func.max(CaseRow.case_no))
+                                     .where(CaseRow.case_no.like(f"{day}-%"))).scalar()
+                    seq = int(last.split("-")[1]) + 1 if last else 1
+                    row = CaseRow(case_no=f"{day}-{seq:03d}", status="open", purpose=purpose,
+                                  subject_atena_no=subject_atena_no, visitor=dict(visitor or {}), opened_at=now,
+                                  opened_by=self.actor.login, opened_terminal=self.actor.terminal,
+                                  holder_login=self.actor.login, holder_terminal=self.actor.terminal,
+                                  held_since=now, counter_no=self.actor.counter_no, training=self.actor.training,
+                                  updated_at=now, unmasked=[])
+                    s.add(row)
                     s.flush()
-                except IntegrityError:
-                    continue  # another terminal took this number at the same moment: next one
+                except (IntegrityError, OperationalError) as exc:
+                    # Another terminal took this number (or SQLite was busy): try the next one.
+                    if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
+                        raise
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
                 summary = f"受付（{purpose}）" if purpose else "受付"
                 _event(s, self.actor, row.id, "open", summary, {"purpose": purpose, "visitor": visitor or {}},
                        now, row.version)
@@ -341,7 +350,13 @@ class CaseService:
                 _notify(s, row.id, row.version, self.actor, "open")
                 s.flush()
                 info = _info(s, row)
-                uow.commit()
+                try:
+                    uow.commit()
+                except OperationalError as exc:
+                    if "locked" not in str(exc).lower():
+                        raise
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
                 return info
         raise StaleWrite("受付番号を採番できませんでした。もう一度「新しい対応」を押してください。")
 
