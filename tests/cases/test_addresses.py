@@ -72,3 +72,9 @@ def test_postal_code_lookup_and_outside_address(postal):
         postal.address("東京都", "世田谷区", "存在しない町", "1")
     assert postal.by_postal("12") == []
     assert normalise_postal("０７４－０００１") == "0740001"
+
+
+def test_fixed_prefecture_list_matches_the_postal_data(postal):
+    in_data = {r[0] for r in postal._conn.execute("SELECT DISTINCT prefecture FROM postal_data")}
+    assert set(postal.prefectures()) == in_data
+    assert postal.cities("北海道")[:2] == ["札幌市中央区", "札幌市北区"]  # JIS order

