@@ -8,7 +8,7 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QThread, QTranslator, Signal, Slot
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
 
@@ -34,6 +34,16 @@ def load_fonts(app: QApplication, font_dir: Path | None = None) -> list[str]:
         font.setFamilies([UI_FAMILY, *fallbacks])
         app.setFont(font)
     return families
+
+
+def install_translations(app: QApplication) -> QTranslator | None:
+    """Qt's own texts (standard buttons, context menus) in Japanese."""
+    tr = QTranslator(app)
+    if tr.load(QLocale(QLocale.Language.Japanese), "qtbase", "_",
+               QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(tr)
+        return tr
+    return None
 
 
 def log_dir(config: AppConfig) -> Path:
@@ -88,6 +98,29 @@ class _DemoWorker(QObject):
         self.done.emit(db)
 
 
+class _DemoBridge(QObject):
+    def __init__(self, dialog: QProgressDialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.result: dict = {}
+
+    @Slot(str, int, int)
+    def on_progress(self, label: str, n: int, total: int) -> None:
+        self.dialog.setLabelText(label)
+        self.dialog.setMaximum(total)
+        self.dialog.setValue(min(n, total) if total else 0)
+
+    @Slot(object)
+    def on_done(self, db: object) -> None:
+        self.result["db"] = db
+        self.dialog.accept()
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        self.result["error"] = message
+        self.dialog.accept()
+
+
 def prepare_demo(config: AppConfig):  # noqa: ANN201
     """Create/seed the demo database off the UI thread, with a progress dialog. Returns the Database."""
     from madoguchi.services import demo
@@ -106,24 +139,21 @@ def prepare_demo(config: AppConfig):  # noqa: ANN201
     dialog.setWindowTitle("デモの準備")
     dialog.setCancelButton(None)
     dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)  # only the worker ends the dialog
+    dialog.setAutoReset(False)
     thread = QThread()
     worker = _DemoWorker(config)
     worker.moveToThread(thread)
-    result: dict = {}
-
-    def on_progress(label: str, n: int, total: int) -> None:
-        dialog.setLabelText(label)
-        dialog.setMaximum(total)
-        dialog.setValue(min(n, total) if total else 0)
-
-    worker.progress.connect(on_progress)
-    worker.done.connect(lambda db: (result.__setitem__("db", db), dialog.accept()))
-    worker.failed.connect(lambda msg: (result.__setitem__("error", msg), dialog.accept()))
+    bridge = _DemoBridge(dialog)  # lives in the UI thread: the worker's signals arrive queued
+    worker.progress.connect(bridge.on_progress)
+    worker.done.connect(bridge.on_done)
+    worker.failed.connect(bridge.on_failed)
     thread.started.connect(worker.run)
     thread.start()
     dialog.exec()
     thread.quit()
     thread.wait()
+    result = bridge.result
     if "error" in result:
         raise KnownError(result["error"])
     return result["db"]
@@ -134,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("madoguchi")
     app.setApplicationDisplayName("窓口業務支援システム")
     load_fonts(app)
+    install_translations(app)
     try:
         config = load_config()
     except KnownError as exc:

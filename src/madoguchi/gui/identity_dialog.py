@@ -85,6 +85,7 @@ class IdentityDialog(QDialog):
         self.outcome_label.setObjectName("outcome")
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText("閉じる")
         self.record_button = self.buttons.addButton("記録する", QDialogButtonBox.ButtonRole.ActionRole)
         self.record_button.clicked.connect(self.record)
         self.buttons.rejected.connect(self.reject)

@@ -47,6 +47,7 @@ class LoginDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #b00020;")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("キャンセル")
         self.ok_button = self.buttons.addButton("ログイン", QDialogButtonBox.ButtonRole.AcceptRole)
         self.retry_button = QPushButton("再試行")
         self.retry_button.setObjectName("retry")
@@ -68,7 +69,7 @@ class LoginDialog(QDialog):
             layout.addWidget(hint)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(460, 260)
+        self.resize(540, 260)
         self.login.setFocus()
 
     def try_login(self) -> bool:

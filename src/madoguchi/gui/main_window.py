@@ -6,6 +6,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from madoguchi.config import AppConfig
+from madoguchi.gui.admin_view import AdminView
 from madoguchi.gui.household_view import HouseholdView
 from madoguchi.gui.notices_view import NoticesView
 from madoguchi.gui.search_view import SearchView
@@ -42,6 +43,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.search_view, "検索 (F2)")
         self.tabs.addTab(self.household_view, "世帯 (F3)")
         self.notices_index = self.tabs.addTab(self.notices_view, "お知らせ")
+        self.admin_view = AdminView(db, actor) if AdminView.visible_for(actor) else None
+        if self.admin_view is not None:
+            self.tabs.addTab(self.admin_view, "管理")  # last, after お知らせ
         self.search_view.householdRequested.connect(self.open_household)
         self.notices_view.unreadChanged.connect(self._unread)
         self._unread(sum(1 for i in range(self.notices_view.model.rowCount())

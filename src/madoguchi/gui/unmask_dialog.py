@@ -29,6 +29,7 @@ class UnmaskDialog(QDialog):
         self.result_label.setObjectName("unmaskResult")
         self.result_label.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.button(QDialogButtonBox.StandardButton.Close).setText("閉じる")
         self.show_button = self.buttons.addButton("住所を表示", QDialogButtonBox.ButtonRole.ActionRole)
         self.show_button.clicked.connect(self.unmask)
         self.buttons.rejected.connect(self.reject)
@@ -38,7 +39,7 @@ class UnmaskDialog(QDialog):
         layout.addWidget(self.reason)
         layout.addWidget(self.result_label)
         layout.addWidget(self.buttons)
-        self.resize(520, 300)
+        self.resize(620, 300)
 
     def unmask(self) -> None:
         try:
