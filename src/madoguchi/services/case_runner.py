@@ -82,34 +82,13 @@ def _optional_service_step(module: str, func: str) -> Callable[[RunContext], dic
 
 
 def procedures_step(ctx: RunContext) -> dict:
-    """The procedures the move lists (with reasons) and the questions shown, from forms/procedures.
-
-    Read-only: persisting the selection (selected_procedures) belongs to the procedure service.
-    """
-    if ctx.move is None:
-        return {"listed": [], "questions": []}
-    from madoguchi.domain.procedures import answers_from_spec, evaluate_move, parse_catalogue
-    from madoguchi.domain.procedures.files import known_form_ids, read_sources
-    from madoguchi.domain.procedures.spec import SpecError
-    from madoguchi.resources import forms_path
-
-    catalogue = parse_catalogue(read_sources(forms_path("procedures")), known_form_ids(forms_path("templates")))
-    try:
-        answers = answers_from_spec(ctx.spec.get("answers"))
-    except SpecError as exc:
-        raise CaseFileError(f"answers: {exc}") from None
-    ev = evaluate_move(ctx.move, answers, catalogue)
-    return {
-        "listed": [{"procedure_id": x.procedure_id, "name": x.name, "department": x.department,
-                    "household": x.household_key, "member": x.member_key, "member_name": x.member_name,
-                    "reasons": list(x.reasons)} for x in ev.listed],
-        "questions": [{"question_id": q.question_id, "subject": q.subject, "text": q.text, "answer": q.answer}
-                      for q in ev.questions],
-    }
+    """The procedures the move lists (with reasons) and the questions shown, through the procedure
+    service: the case file's answers are applied, the selection is stored, procedures.json is written."""
+    from madoguchi.services.procedure_step import run_step
+    return run_step(ctx)
 
 
 # Output steps in order. Printing adds its step here (forms, 手続き案内書, 交付請求書 → PDFs in out_dir);
-# a later procedure service may replace `procedures_step` by one that also stores the selection.
 DEFAULT_OUTPUT_STEPS: tuple[OutputStep, ...] = (
     ("procedures", procedures_step),
     ("outputs", _optional_service_step("madoguchi.services.output_step", "run_step")),
