@@ -88,3 +88,19 @@ def test_wrong_answers_in_a_case_file_are_japanese_errors(tmp_path, answers, mes
     with pytest.raises(KnownError, match=message):
         _run(db, spec, tmp_path / "out")
     db.dispose()
+
+
+def test_admin_cli_case_run_writes_procedures_json(tmp_path, capsys):
+    import argparse
+
+    from madoguchi.cli import cmd_case
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database")
+    cmd_case.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["case", "run", str(CASES / "tenkyo.yaml"), "--out", str(tmp_path), "--demo"])
+    assert args.handler(args) == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "procedures.json").read_text(encoding="utf-8"))
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert data["listed"] and data["listed"] == summary["outputs"]["procedures"]["listed"]
+    assert "procedure" in [e["kind"] for e in summary["timeline"]]

@@ -244,3 +244,23 @@ def test_listing_computed_apart_from_saving(move_in):
     assert svc.save_listing(case.id, later).saved
     # new-2 left the move: the items for her are gone, the hand-added one too
     assert not any(key[1] == "new-2" for key in _rows(cases.db, case.id))
+
+
+def test_catalogue_is_read_once_and_reloaded_on_request():
+    from madoguchi.services import procedure_catalogue
+
+    first = procedure_catalogue.catalogue()
+    assert procedure_catalogue.catalogue() is first
+    fresh = procedure_catalogue.reload()
+    assert fresh is not first and procedure_catalogue.catalogue() is fresh
+    assert set(fresh.procedures) == set(first.procedures)
+
+
+def test_missing_definition_folder_is_a_japanese_error(tmp_path):
+    from madoguchi.services import procedure_catalogue
+
+    with pytest.raises(InputError, match="手続き定義のフォルダ .* がありません"):
+        procedure_catalogue.load(tmp_path / "nai")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="YAML ファイルがありません"):
+        procedure_catalogue.load(tmp_path / "empty")
