@@ -178,19 +178,39 @@ def test_add_by_hand_through_the_picker(panel, qtbot, case):
     assert item.text(COL_REASON) == "個別に追加"
 
 
-def test_in_the_case_workspace_versions_stay_in_step(qtbot, fonts, sqlite_db, screens):
+def test_taken_over_case_refuses_the_answer_and_says_why(panel, qtbot, case):
+    cases, c = case
+    sato = Actor("sato", "佐藤　窓口", terminal="T07", counter_no="3", permissions=frozenset({"case.write"}))
+    with cases.db.session() as s:
+        s.add(Staff(login="sato", display_name="佐藤　窓口"))
+        s.commit()
+    CaseService(cases.db, sato).take_over(c.id)
+    w = panel.question_widget("ninshin", "new-A")
+    w.setFocus()
+    qtbot.waitUntil(w.hasFocus)
+    with qtbot.waitSignal(panel.failed, timeout=10000) as failed:
+        QTest.keyClick(w, Qt.Key.Key_Down)
+    assert "佐藤　窓口（端末T07）に引き継がれました" in failed.args[0]
+    idle(qtbot, panel)
+    assert panel.banner.isVisible() and "引き継がれました" in panel.banner.text()
+    assert panel.question_widget("ninshin", "new-A").currentText() == "（未回答）"  # shows what is stored
+    with cases.db.session() as s:
+        assert s.execute(select(AnswerRow)).first() is None
+
+
+def test_in_the_case_workspace_versions_stay_in_step(qtbot, fonts, any_db, screens):
     """The 手続き tab writes with the workspace's version; the workspace goes on saving afterwards."""
     from madoguchi.gui.case_view import CaseView
     from madoguchi.services.addresses import CityAddressBook, PostalBook
 
     spec = case_runner.load_case_file(Path(__file__).parents[1] / "e2e" / "cases" / "two_households.yaml")
-    case_runner.seed_fixture(sqlite_db, spec)
-    case_runner.ensure_staff(sqlite_db, TANAKA)
-    cases = CaseService(sqlite_db, TANAKA)
+    case_runner.seed_fixture(any_db, spec)
+    case_runner.ensure_staff(any_db, TANAKA)
+    cases = CaseService(any_db, TANAKA)
     c = cases.open_case(purpose="世帯変更")
     c, _ = cases.save_move(c.id, c.version, split_and_join(), TODAY)
     postal = PostalBook()
-    v = CaseView(cases, c.id, city=CityAddressBook(sqlite_db), postal=postal, today=TODAY)
+    v = CaseView(cases, c.id, city=CityAddressBook(any_db), postal=postal, today=TODAY)
     qtbot.addWidget(v)
     v.resize(1500, 820)
     show_active(qtbot, v)

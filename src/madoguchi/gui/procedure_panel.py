@@ -228,6 +228,7 @@ class ProcedurePanel(QWidget):
         self._bridge.done.connect(self._finished, Qt.ConnectionType.QueuedConnection)
         self._queue: list[tuple[str, Callable[[int], ProcedureListing] | None]] = []
         self._running: Future | None = None
+        self._running_kind = ""
         self._question_widgets: dict[tuple[str, str], QWidget] = {}
         self._question_keys: list[tuple[str, str]] = []
 
@@ -408,6 +409,7 @@ class ProcedurePanel(QWidget):
             except RuntimeError:
                 pass  # the panel was closed meanwhile: nobody to tell
         self.status.setText("更新中…")
+        self._running_kind = what
         self._running = _EXECUTOR.submit(run)
 
     def _relist_later(self) -> None:
@@ -434,7 +436,8 @@ class ProcedurePanel(QWidget):
         if error is None and result is None:
             pass
         elif error is None and isinstance(result, ProcedureListing):
-            self._hide_banner()
+            if self._running_kind != "listing":
+                self._hide_banner()  # a listing after a refusal keeps the explanation up
             self._show(result)
             if result.saved:
                 self.saved.emit(result.case)
