@@ -271,3 +271,78 @@ def test_other_terminals_refresh_via_notify(pg_url, qtbot):
         listener.close()
         a.dispose()
         b.dispose()
+
+
+def _drive_modal(qtbot, steps):
+    """Run `steps(dialog)` on the next modal dialog once it is shown (the test thread is blocked in exec)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    done = []
+
+    def poll():
+        dlg = QApplication.activeModalWidget()
+        if dlg is None:
+            QTimer.singleShot(20, poll)
+            return
+        steps(dlg)
+        done.append(dlg)
+    QTimer.singleShot(0, poll)
+    return done
+
+
+def test_household_address_picked_with_the_keyboard_in_the_workspace(terminals, qtbot):
+    t1, _t2, postal = terminals
+    case = t1.open_case(purpose="世帯分離")
+    v = _view(qtbot, t1, case.id, postal)
+    grid = _start_two_household_move(v)
+    focus(qtbot, grid.after_view)
+    grid.after_view.select_member("100003")
+    QTest.keyClick(grid.after_view, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+
+    def pick(dlg):
+        edit = dlg.town_list.edit
+        type_text(edit, "にじ")
+        QTest.keyClick(edit, Qt.Key.Key_Return)
+        QTest.keyClicks(dlg.banchi_list.edit, "7")
+        QTest.keyClick(dlg.banchi_list.edit, Qt.Key.Key_Return)   # 7番3号 has no 方書: done
+    done = _drive_modal(qtbot, pick)
+    grid.after_view.select_household("new-A")
+    QTest.keyClick(grid.after_view, Qt.Key.Key_F4)
+    assert done
+    qtbot.waitUntil(lambda: not v.has_unsaved)
+    stored = t1.get_move(case.id).move
+    assert stored.after[-1].address.line() == "北海道深川市二条7番3号"
+    assert stored.after[-1].address.town_code == "002"
+
+
+def test_newcomer_dialog_from_the_keyboard(terminals, qtbot):
+    t1, _t2, postal = terminals
+    case = t1.open_case(purpose="転入")
+    v = _view(qtbot, t1, case.id, postal)
+    v.start_type.setCurrentIndex(v.start_type.findData("move_in"))
+    v.start_button.click()
+
+    def fill(dlg):
+        type_text(dlg.name, "札幌　一郎")
+        type_text(dlg.kana, "サッポロ　イチロウ")
+        QTest.keyClicks(dlg.birth, "S60.2.28")
+        QTest.keyClick(dlg.birth, Qt.Key.Key_Return)
+    done = _drive_modal(qtbot, fill)
+    v.grid.btn_newcomer.click()
+    assert done
+    qtbot.waitUntil(lambda: not v.has_unsaved)
+    stored = t1.get_move(case.id).move
+    m = stored.members["new-1"]
+    assert (m.name, m.birth_date.isoformat(), m.atena_no) == ("札幌　一郎", "1985-02-28", None)
+    assert stored.after[0].placements[0].relationship == "世帯主"
+
+
+def test_case_list_model_passes_model_tester(terminals, qtmodeltester):
+    from madoguchi.gui.case_list import CaseListModel
+    t1, t2, _postal = terminals
+    t1.open_case(purpose="転居")
+    t2.open_case(purpose="証明書")
+    model = CaseListModel("tanaka", "T01")
+    model.set_cases(t1.list_open_cases())
+    qtmodeltester.check(model)
+    assert model.rowCount() == 2

@@ -223,6 +223,7 @@ class CaseView(QWidget):
                                  add_household=self.add_household_prompt)
             self.grid.edited.connect(self._move_edited)
             self.move_lay.addWidget(self.grid, 1)
+            self.grid.show()  # now, not at the next event loop turn: keys typed at once must reach it
         else:
             self.editor.replace(move)
         self.start_panel.hide()

@@ -299,7 +299,7 @@ class MoveGrid(QWidget):
         self.btn_new.clicked.connect(self.to_new_household)
         self.btn_head.clicked.connect(self.make_head)
         self.btn_address.clicked.connect(lambda: self.pick_household_address(None))
-        self.btn_newcomer.clicked.connect(self.add_newcomer)
+        self.btn_newcomer.clicked.connect(lambda: self.add_newcomer())
 
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
         for seq, fn in (("Ctrl+Right", lambda: self.step(1)), ("Ctrl+Left", lambda: self.step(-1)),
