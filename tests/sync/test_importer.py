@@ -321,3 +321,14 @@ def test_summary_text_in_japan_time(any_db, export_dir):
         s.commit()
         now = datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)
         assert last_import_summary(s, now=now) == "基幹系データ: 2026-11-24 06:00 取込"
+
+
+def test_address_master_duplicates_and_unknown_katagaki(any_db, tmp_path):
+    from kikan_fixtures import ADDRESSES, KATAGAKI
+    addresses = ADDRESSES + [dict(ADDRESSES[0])]
+    katagaki = KATAGAKI + [{"town_code": "001", "banchi": "99番地", "katagaki": "幻ハイツ"}]
+    r = import_export(any_db, write_export(tmp_path / "e", addresses=addresses, katagaki=katagaki), today=TODAY)
+    assert sorted((i.file, i.line) for i in r.issues) == [("addresses.csv", 5), ("katagaki.csv", 3)]
+    assert "重複" in r.issues[0].reason or "重複" in r.issues[1].reason
+    assert rows(any_db, "SELECT COUNT(*) FROM banchi") == [(3,)]
+    assert rows(any_db, "SELECT katagaki FROM katagaki") == [("本町ハイツ101号",)]

@@ -46,6 +46,9 @@ PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_staging / in_swap
 MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
 LOCK_WAIT = 10.0  # seconds
+TRACE = bool(os.environ.get("MADOGUCHI_IMPORT_TRACE"))  # per-statement timings on stderr
+PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
+PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
 
 
 @dataclass
@@ -98,9 +101,12 @@ STAGING = {k: _stg_table(k) for k in ORDER}
 STG_TOWNS = Table("stg_towns", _STG_META, Column("town_code", String), Column("name", String),
                   Column("kana", String), Column("kana_key", String), Column("postal_code", String),
                   prefixes=["TEMPORARY"])
+STG_DIFF = Table("stg_diff", _STG_META, Column("atena_no", String), Column("s_status", String),
+                 Column("p_status", String), Column("same_person", Integer), Column("same_addr", Integer),
+                 Column("moved", Integer), prefixes=["TEMPORARY"])
 STG_HELD = Table("stg_held", _STG_META, Column("tbl", String), Column("atena_no", String),
                  prefixes=["TEMPORARY"])
-ALL_STAGING = (*STAGING.values(), STG_TOWNS, STG_HELD)
+ALL_STAGING = (*STAGING.values(), STG_TOWNS, STG_HELD, STG_DIFF)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -239,7 +245,12 @@ class _Load:
 
     # -- SQL helpers --
     def x(self, sql: str, **params: object):  # noqa: ANN201
-        return self.conn.execute(text(sql), params)
+        if not TRACE:
+            return self.conn.execute(text(sql), params)
+        t = time.perf_counter()
+        r = self.conn.execute(text(sql), params)
+        print(f"{time.perf_counter() - t:8.3f}s {' '.join(sql.split())[:150]}", file=sys.stderr)
+        return r
 
     def nsame(self, a: str, b: str) -> str:
         return f"{a} IS NOT DISTINCT FROM {b}" if self.pg else f"{a} IS {b}"
@@ -271,6 +282,11 @@ class _Load:
                 self.conn.close()
                 raise ImportFailed("別の取込が実行中です。終わってからもう一度実行してください。")
             self.x("SET TimeZone = 'Asia/Tokyo'")
+            # Staging lives in temp tables (local buffers) and the merge is hash joins over whole
+            # rows: the defaults (8 MB / 4 MB) make a 1M-resident load spill to disk again and again.
+            self.x(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
+            self.x(f"SET work_mem = '{PG_WORK_MEM}'")
+            self.x(f"SET maintenance_work_mem = '{PG_WORK_MEM}'")
         # A run still marked running was killed (we hold the lock now): say so.
         self.conn.execute(update(ImportRun).where(ImportRun.outcome == "running").values(
             outcome="failed", finished_at=datetime.now(timezone.utc),
@@ -379,7 +395,7 @@ class _Load:
 
     def _sql_issues(self, file_kind: str, sql: str, reason: Callable[[tuple], str], column: str,
                     hold: str | None, **params: object) -> list[tuple]:
-        rows = list(self.x(sql, **params))
+        rows = sorted(self.x(sql, **params), key=lambda r: r[0])
         if not rows:
             return rows
         name = self.counts[file_kind]["file"]
@@ -395,31 +411,24 @@ class _Load:
         p = self.present
         if "addresses" in p:
             self._sql_issues("addresses", """
-                SELECT line, town_code, banchi FROM stg_addresses a WHERE EXISTS (
-                  SELECT 1 FROM stg_addresses b WHERE b.town_code = a.town_code AND b.banchi = a.banchi
-                  AND b.line < a.line) ORDER BY line""",
+                DELETE FROM stg_addresses WHERE EXISTS (SELECT 1 FROM stg_addresses b WHERE
+                  b.town_code = stg_addresses.town_code AND b.banchi = stg_addresses.banchi
+                  AND b.line < stg_addresses.line) RETURNING line, town_code, banchi""",
                 lambda r: f"町字コード「{r[1]}」番地「{r[2]}」が前の行と重複しています。この行は取り込みません。",
                 "town_code, banchi", None)
-            self.x("DELETE FROM stg_addresses WHERE EXISTS (SELECT 1 FROM stg_addresses b WHERE "
-                   "b.town_code = stg_addresses.town_code AND b.banchi = stg_addresses.banchi "
-                   "AND b.line < stg_addresses.line)")
         if "katagaki" in p:
             self._sql_issues("katagaki", """
-                SELECT line, town_code, katagaki FROM stg_katagaki a WHERE EXISTS (
-                  SELECT 1 FROM stg_katagaki b WHERE b.town_code = a.town_code AND b.banchi = a.banchi
-                  AND b.katagaki = a.katagaki AND b.line < a.line) ORDER BY line""",
+                DELETE FROM stg_katagaki WHERE EXISTS (SELECT 1 FROM stg_katagaki b WHERE
+                  b.town_code = stg_katagaki.town_code AND b.banchi = stg_katagaki.banchi
+                  AND b.katagaki = stg_katagaki.katagaki AND b.line < stg_katagaki.line)
+                RETURNING line, town_code, katagaki""",
                 lambda r: f"方書「{r[2]}」が前の行と重複しています。この行は取り込みません。", "katagaki", None)
-            self.x("DELETE FROM stg_katagaki WHERE EXISTS (SELECT 1 FROM stg_katagaki b WHERE "
-                   "b.town_code = stg_katagaki.town_code AND b.banchi = stg_katagaki.banchi "
-                   "AND b.katagaki = stg_katagaki.katagaki AND b.line < stg_katagaki.line)")
             if "addresses" in p:
-                unknown = ("NOT EXISTS (SELECT 1 FROM stg_addresses a WHERE a.town_code = {t}.town_code "
-                           "AND a.banchi = {t}.banchi)")
-                self._sql_issues("katagaki", f"SELECT line, town_code, banchi FROM stg_katagaki k "
-                                 f"WHERE {unknown.format(t='k')} ORDER BY line",
+                self._sql_issues("katagaki", "DELETE FROM stg_katagaki WHERE NOT EXISTS (SELECT 1 FROM stg_addresses a "
+                                 "WHERE a.town_code = stg_katagaki.town_code AND a.banchi = stg_katagaki.banchi) "
+                                 "RETURNING line, town_code, banchi",
                                  lambda r: f"町字コード「{r[1]}」番地「{r[2]}」が住所マスタ（addresses）にありません。",
                                  "town_code, banchi", None)
-                self.x(f"DELETE FROM stg_katagaki WHERE {unknown.format(t='stg_katagaki')}")
         # residents: duplicate atena_no (all rows of that number are held at the previous state)
         self._sql_issues("residents", """
             SELECT line, atena_no FROM stg_residents WHERE atena_no IN (
@@ -435,9 +444,10 @@ class _Load:
                 "town_code", "persons")
         if "qualifications" in p:
             self._sql_issues("qualifications", """
-                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q WHERE EXISTS (
-                  SELECT 1 FROM stg_qualifications b WHERE b.atena_no = q.atena_no AND b.kind = q.kind
-                  AND """ + self.nsame("b.start_date", "q.start_date") + """ AND b.line <> q.line) ORDER BY line""",
+                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q JOIN (
+                  SELECT atena_no, kind, start_date FROM stg_qualifications GROUP BY atena_no, kind, start_date
+                  HAVING COUNT(*) > 1) d ON d.atena_no = q.atena_no AND d.kind = q.kind AND """
+                + self.nsame("d.start_date", "q.start_date"),
                 lambda r: f"宛名番号「{r[1]}」の資格「{r[2]}」が同じ開始日で重複しています。"
                           "この人の資格は前回の内容のままにします。", "atena_no, kind, start_date", "qualifications")
             self._orphans("qualifications", "資格")
@@ -453,12 +463,11 @@ class _Load:
 
     def _orphans(self, kind: str, label: str) -> None:
         # Rows of a person whose own row was bad are held with that person, not reported twice.
-        pred = ("NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {t}.atena_no) AND NOT EXISTS "
-                "(SELECT 1 FROM stg_held h WHERE h.tbl = 'persons' AND h.atena_no = {t}.atena_no)")
-        self._sql_issues(kind, f"SELECT line, atena_no FROM stg_{kind} x WHERE {pred.format(t='x')} ORDER BY line",
+        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE NOT EXISTS (SELECT 1 FROM stg_residents r WHERE "
+                         f"r.atena_no = stg_{kind}.atena_no) AND NOT EXISTS (SELECT 1 FROM stg_held h WHERE "
+                         f"h.tbl = 'persons' AND h.atena_no = stg_{kind}.atena_no) RETURNING line, atena_no",
                          lambda r: f"宛名番号「{r[1]}」が住民ファイルにありません。この{label}の行は取り込みません。",
                          "atena_no", None)
-        self.x(f"DELETE FROM stg_{kind} WHERE {pred.format(t=f'stg_{kind}')}")
 
     # -- the swap --
     def merge(self, live: str, src: str, cols: list[str], nullable: set[str], hold: tuple[str, ...] = (),
@@ -476,29 +485,48 @@ class _Load:
         return deleted, inserted
 
     def diff(self) -> dict[str, int]:
+        """Compare staging with the live persons once (one join) into stg_diff; derive the changes."""
         hs, hp = self.held("s", ("persons",)), self.held("p", ("persons",))
-        run = self.run_id
-        ins = "INSERT INTO import_changes (run_id, atena_no, change) "
-        self.x(ins + f"SELECT :run, s.atena_no, 'new' FROM stg_residents s WHERE s.status = '1' AND NOT EXISTS "
-               f"(SELECT 1 FROM persons p WHERE p.atena_no = s.atena_no AND p.status = '1') AND {hs}", run=run)
-        self.x(ins + f"SELECT :run, p.atena_no, 'removed' FROM persons p WHERE p.status = '1' AND NOT EXISTS "
-               f"(SELECT 1 FROM stg_residents s WHERE s.atena_no = p.atena_no AND s.status = '1') AND {hp}", run=run)
-        self.x(ins + "SELECT :run, s.atena_no, 'moved' FROM stg_residents s JOIN persons p ON p.atena_no = s.atena_no "
-               "JOIN person_addresses a ON a.atena_no = s.atena_no WHERE s.status = '1' AND p.status = '1' AND "
-               f"(a.town_code <> s.town_code OR a.banchi <> s.banchi OR a.katagaki <> s.katagaki) AND {hs}", run=run)
         pcols, acols, nullable = self._person_cols()
-        moved = ("(s.status = '1' AND p.status = '1' AND a.atena_no IS NOT NULL AND "
-                 "(a.town_code <> s.town_code OR a.banchi <> s.banchi OR a.katagaki <> s.katagaki))")
-        self.x(ins + "SELECT :run, s.atena_no, 'changed' FROM stg_residents s JOIN persons p ON p.atena_no = s.atena_no "
-               "LEFT JOIN person_addresses a ON a.atena_no = s.atena_no "
-               f"WHERE {hs} AND NOT (s.status = '1' AND p.status <> '1') AND NOT (p.status = '1' AND s.status <> '1') "
-               f"AND NOT {moved} AND (NOT EXISTS (SELECT 1 FROM persons l WHERE "
-               f"{self.same('l', 's', pcols, nullable)}) OR NOT EXISTS (SELECT 1 FROM person_addresses l WHERE "
-               f"{self.same('l', 's', acols, nullable)}))", run=run)
-        rows = self.x("SELECT change, COUNT(*) FROM import_changes WHERE run_id = :run GROUP BY change", run=run)
+        self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
+               "SELECT s.atena_no, s.status, p.status, "
+               f"CASE WHEN p.atena_no IS NOT NULL AND {self.same('p', 's', pcols, nullable)} THEN 1 ELSE 0 END, "
+               f"CASE WHEN a.atena_no IS NOT NULL AND {self.same('a', 's', acols, nullable)} THEN 1 ELSE 0 END, "
+               "CASE WHEN a.atena_no IS NOT NULL AND (a.town_code <> s.town_code OR a.banchi <> s.banchi "
+               "OR a.katagaki <> s.katagaki) THEN 1 ELSE 0 END "
+               "FROM stg_residents s LEFT JOIN persons p ON p.atena_no = s.atena_no "
+               f"LEFT JOIN person_addresses a ON a.atena_no = s.atena_no WHERE {hs}")
+        self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
+               "SELECT p.atena_no, NULL, p.status, 0, 0, 0 FROM persons p WHERE NOT EXISTS "
+               f"(SELECT 1 FROM stg_residents s WHERE s.atena_no = p.atena_no) AND {hp}")
+        self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
+               "SELECT a.atena_no, NULL, NULL, 1, 0, 0 FROM person_addresses a WHERE NOT EXISTS "
+               "(SELECT 1 FROM stg_residents s WHERE s.atena_no = a.atena_no) AND NOT EXISTS "
+               f"(SELECT 1 FROM persons p WHERE p.atena_no = a.atena_no) AND {self.held('a', ('persons',))}")
+        if self.pg:
+            self.x("ANALYZE stg_diff")
+        self.x("INSERT INTO import_changes (run_id, atena_no, change) SELECT :run, atena_no, change FROM ("
+               "SELECT atena_no, CASE "
+               "WHEN s_status = '1' AND (p_status IS NULL OR p_status <> '1') THEN 'new' "
+               "WHEN p_status = '1' AND (s_status IS NULL OR s_status <> '1') THEN 'removed' "
+               "WHEN s_status = '1' AND p_status = '1' AND moved = 1 THEN 'moved' "
+               "WHEN s_status IS NOT NULL AND p_status IS NOT NULL AND (same_person = 0 OR same_addr = 0) "
+               "THEN 'changed' END AS change FROM stg_diff) d WHERE change IS NOT NULL", run=self.run_id)
+        rows = self.x("SELECT change, COUNT(*) FROM import_changes WHERE run_id = :run GROUP BY change",
+                      run=self.run_id)
         out = {"new": 0, "moved": 0, "changed": 0, "removed": 0}
         out.update({k: int(v) for k, v in rows})
         return out
+
+    def replace_rows(self, live: str, cols: list[str], flag: str, extra: dict[str, str]) -> tuple[int, int]:
+        """Persons and their addresses: replace exactly the rows stg_diff marks as different."""
+        deleted = self.x(f"DELETE FROM {live} WHERE atena_no IN "
+                         f"(SELECT atena_no FROM stg_diff WHERE {flag} = 0)").rowcount
+        sel = ", ".join([f"s.{c}" for c in cols] + list(extra.values()))
+        inserted = self.x(f"INSERT INTO {live} ({', '.join(cols + list(extra))}) SELECT {sel} FROM stg_residents s "
+                          f"WHERE s.atena_no IN (SELECT atena_no FROM stg_diff WHERE {flag} = 0 "
+                          "AND s_status IS NOT NULL)", run=self.run_id).rowcount
+        return deleted, inserted
 
     @staticmethod
     def _person_cols() -> tuple[list[str], list[str], set[str]]:
@@ -523,10 +551,10 @@ class _Load:
             tables["katagaki"] = list(self.merge("katagaki", "stg_katagaki",
                                                  ["town_code", "banchi", "katagaki", "katagaki_kana"], set()))
         pcols, acols, nullable = self._person_cols()
-        tables["persons"] = list(self.merge("persons", "stg_residents", pcols, nullable, ("persons",),
-                                            {"restricted": f, "import_run_id": ":run"}))
-        tables["person_addresses"] = list(self.merge("person_addresses", "stg_residents", acols, nullable,
-                                                     ("persons",), {"restricted": f}))
+        tables["persons"] = list(self.replace_rows("persons", pcols, "same_person",
+                                                   {"restricted": f, "import_run_id": ":run"}))
+        tables["person_addresses"] = list(self.replace_rows("person_addresses", acols, "same_addr",
+                                                            {"restricted": f}))
         dates = {"start_date", "end_date"}
         if "qualifications" in p:
             tables["qualifications"] = list(self.merge(
@@ -571,7 +599,8 @@ class _Load:
         for t in ALL_STAGING:
             self.x(f"DROP TABLE IF EXISTS {t.name}")
         if self.pg:
-            self.x("RESET TimeZone")
+            for setting in ("TimeZone", "work_mem", "maintenance_work_mem"):
+                self.x(f"RESET {setting}")
             self.x("SELECT pg_advisory_unlock(hashtext('madoguchi-import'))")
         self.conn.commit()
 
