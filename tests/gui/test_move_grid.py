@@ -313,3 +313,11 @@ def test_switching_to_move_out_takes_the_leavers_out_of_the_city_households():
     editor.set_move_type(MoveType.MOVE_OUT)
     editor.set_moving("100003", False)
     assert editor.move.household_after_of("100003").key == "H001"
+
+
+def test_restricted_household_address_is_masked_on_the_before_side():
+    move = split_and_join()
+    move.members["100003"].restricted = True
+    move.before[0].address = None  # what RLS leaves for a login without the right
+    model = HouseholdSideModel(MoveEditor(move, TODAY), "before")
+    assert model.index(0, COL_NAME).data() == "世帯 H001 ─ 支援措置対象（住所非表示）"

@@ -17,7 +17,7 @@ from madoguchi.domain import moves as ops
 from madoguchi.domain.age import age
 from madoguchi.domain.moves import (Finding, HouseholdChangeKind, HouseholdState, Level, Move, MoveMember,
                                     MoveType, validate)
-from madoguchi.domain.people import Address
+from madoguchi.domain.people import MASKED_ADDRESS_TEXT, Address
 from madoguchi.domain.wareki import format_wareki
 
 MEMBER_MIME = "application/x-madoguchi-member"
@@ -36,12 +36,14 @@ COL_NAME, COL_REL, COL_BIRTH, COL_STATE = range(4)
 HEADERS = ("氏名", "続柄", "生年月日（年齢）", "異動")
 
 
-def household_title(h: HouseholdState, side: str) -> str:
+def household_title(h: HouseholdState, side: str, restricted: bool = False) -> str:
     label = "新しい世帯" if h.key.startswith("new-") else f"世帯 {h.key}"
     if h.key.startswith("new-"):
         label = f"新しい世帯（{h.key[4:]}）"
     if h.address is not None:
         addr = h.address.line(with_prefecture=False)
+    elif restricted and side == "before":
+        addr = MASKED_ADDRESS_TEXT  # hidden by the database for this login (支援措置)
     elif side == "after":
         addr = "住所未選択（Enter で住所を選ぶ）"
     else:
@@ -318,7 +320,9 @@ class HouseholdSideModel(QAbstractTableModel):
             return QBrush(HEADER_BG) if pi < 0 else None
         if pi < 0:
             if role == Qt.ItemDataRole.DisplayRole and col == COL_NAME:
-                return household_title(h, self.side)
+                members = self.editor.move.members
+                restricted = any(members[p.member_key].restricted for p in h.placements if p.member_key in members)
+                return household_title(h, self.side, restricted)
             if role == Qt.ItemDataRole.FontRole:
                 f = QFont()
                 f.setBold(True)

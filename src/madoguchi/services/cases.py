@@ -540,7 +540,8 @@ def household_states(db: Database, atena_nos: list[str]) -> tuple[dict[str, Move
         keys = [p.atena_no for p in people]
         addrs = {a.atena_no: a for a in s.execute(select(PersonAddressRow)
                                                  .where(PersonAddressRow.atena_no.in_(keys))).scalars()}
-        towns = {t.town_code: t for t in s.execute(select(Town)).scalars()} if addrs else {}
+        codes = {a.town_code for a in addrs.values()}
+        towns = {t.town_code: t for t in s.execute(select(Town).where(Town.town_code.in_(codes))).scalars()}
         quals: dict[str, list[Qualification]] = {}
         for q in s.execute(select(QualificationRow).where(QualificationRow.atena_no.in_(keys))).scalars():
             quals.setdefault(q.atena_no, []).append(Qualification(q.kind, q.start_date, q.end_date, q.role,
