@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "cases"))
-from move_samples import TODAY, split_and_join  # noqa: E402
+from move_samples import TODAY  # noqa: E402
 from test_move_grid import show_active, type_text  # noqa: E402
 
 from madoguchi.gui.case_list import CaseList  # noqa: E402
