@@ -16,6 +16,7 @@ from sqlalchemy import select
 from madoguchi.gui.admin_models import (AuditModel, ImportRunsModel, PermissionMatrixModel, PrintMappingModel,
                                         StaffModel, TerminalsModel)
 from madoguchi.gui.admin_view import AdminView
+from madoguchi.gui.main_window import MainWindow
 from madoguchi.gui.printing import TRAYS, PrintSettings
 from madoguchi.services import admin
 from madoguchi.store.models import AuditEvent, ImportRun
@@ -75,6 +76,19 @@ def test_sub_tabs_follow_permissions(qtbot, seeded, clerk, boss):
     v3 = make_view(qtbot, seeded, auditor)
     tabs = v3.tabs
     assert [tabs.tabText(i) for i in range(tabs.count())] == ["取込履歴", "操作ログ"]
+
+
+def test_main_window_shows_the_tab_only_to_admins_and_auditors(qtbot, seeded, clerk, boss, demo_config):
+    win = MainWindow(seeded, boss, demo_config)
+    qtbot.addWidget(win)
+    titles = [win.tabs.tabText(i) for i in range(win.tabs.count())]
+    assert titles[-1] == "管理" and win.tabs.widget(win.tabs.count() - 1) is win.admin_view
+    win.close()
+    plain = MainWindow(seeded, clerk, demo_config)
+    qtbot.addWidget(plain)
+    assert plain.admin_view is None
+    assert "管理" not in [plain.tabs.tabText(i) for i in range(plain.tabs.count())]
+    plain.close()
 
 
 def test_add_staff_with_the_keyboard(qtbot, fonts, seeded, boss, clerk, screens):
