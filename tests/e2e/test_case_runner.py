@@ -30,7 +30,7 @@ def test_there_is_a_case_for_every_move_type():
     assert types == {"move_in", "special_move_in", "abroad_in", "move_out", "abroad_out", "move_within",
                      "household_change"}
     kinds = {case_runner.load_case_file(p)["move"].get("change_kind") for p in CASES}
-    assert {"split", "head_change"} <= kinds
+    assert {"split", "merge", "head_change"} <= kinds
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
