@@ -15,6 +15,7 @@ depends_on = None
 PG_INDEXES = (
     ("ix_persons_kana_key_prefix", "persons (kana_key text_pattern_ops)"),
     ("ix_persons_alias_kana_key_prefix", "persons (alias_kana_key text_pattern_ops)"),
+    ("ix_persons_alias_prefix", "persons (alias text_pattern_ops)"),
     ("ix_persons_name_nospace_prefix", "persons ((replace(name, '\u3000', '')) text_pattern_ops)"),
     ("ix_persons_householder", "persons (household_no) WHERE is_householder"),
     ("ix_person_addresses_key_prefix", "person_addresses (address_key text_pattern_ops)"),
