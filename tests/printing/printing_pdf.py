@@ -1,4 +1,5 @@
-"""Helpers for printing tests: PDF text extraction (pypdf) and sample data."""
+"""PDF text extraction fixtures for printing tests (a module, not conftest.py: other test
+directories import their own conftest by name)."""
 
 from __future__ import annotations
 

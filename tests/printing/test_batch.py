@@ -7,6 +7,7 @@ from datetime import date
 from madoguchi.domain.moves import MoveMember, Placement
 from madoguchi.printing import samples
 from madoguchi.printing.batch import FormRequest, plan_batch, render_batch
+from printing_pdf import pdf_text, pdf_pages  # noqa: F401 - fixtures
 
 
 def _hh():

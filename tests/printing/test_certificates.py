@@ -19,6 +19,7 @@ from madoguchi.domain.masking import ISSUE_REFUSED_TEXT
 from madoguchi.errors import InputError
 from madoguchi.printing import samples
 from madoguchi.printing.certificates import catalogue_path, default_catalogue, render_certificate_request
+from printing_pdf import pdf_text  # noqa: F401 - fixtures
 
 SUBJECTS = {
     "A1": Subject("A1", "𠮷田 太郎", "H1"),

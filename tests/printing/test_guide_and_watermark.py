@@ -15,6 +15,7 @@ from madoguchi.printing.render import (
     render_forms,
     watermark_for,
 )
+from printing_pdf import pdf_text, pdf_pages  # noqa: F401 - fixtures
 
 
 def test_guide_lists_where_what_and_until_when(pdf_text):

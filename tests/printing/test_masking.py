@@ -11,6 +11,7 @@ from madoguchi.domain.masking import PRINT_MASK_TEXT, MaskingPolicy, is_restrict
 from madoguchi.printing import samples
 from madoguchi.printing.context import build_context
 from madoguchi.printing.render import render_form
+from printing_pdf import pdf_text  # noqa: F401 - fixtures
 
 ADDRESS = "北海道深川市緑町12番3号"
 OLD_ADDRESS = "北海道札幌市中央区北一条西2丁目1番地"

@@ -15,6 +15,7 @@ from madoguchi.printing import samples
 from madoguchi.printing.context import build_context
 from madoguchi.printing.render import FormJob, render_form, render_forms
 from madoguchi.printing.template import TemplateError, available_templates, load_template, parse_template
+from printing_pdf import pdf_text, pdf_pages  # noqa: F401 - fixtures
 
 FORMS = ["juki_idou", "inkan_touroku", "mynumber_kenmen", "kokuho_idou", "nenkin", "kouki", "kaigo",
          "jidou_teate", "kodomo_iryou", "tennyugaku", "inu", "generic", "koufu_seikyu"]
