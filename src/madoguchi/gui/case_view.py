@@ -410,6 +410,13 @@ class CaseView(QWidget):
         self._refresh_lists()
         self.save_state.setText("最新の内容を表示しています")
 
+    def adopt(self, info: CaseInfo) -> None:
+        """Another panel of this workspace saved through its own service: take the newer version."""
+        if info.id == self.case.id and info.version > self.case.version:
+            self.case = info
+            self._show_case()
+            self._refresh_lists()
+
     def on_remote_change(self, version: int) -> None:
         """Another terminal changed this case (NOTIFY): refresh unless we hold unsaved edits."""
         if version <= self.case.version:
