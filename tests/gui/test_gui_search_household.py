@@ -104,3 +104,24 @@ def test_every_person_view_is_audited(qtbot, seeded, clerk):
         viewed = [e.object_id for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "person.view")
                                                 .order_by(AuditEvent.id))]
     assert viewed == ["1001", "1002", "1003", "1004"]
+
+
+def test_identity_tab_follows_household_selection(qtbot, fonts, seeded, clerk, demo_config, screens):
+    win = MainWindow(seeded, clerk, demo_config)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    iv = win.identity_view
+    win.tabs.setCurrentWidget(iv)
+    assert iv.panel is None and not iv.placeholder.isHidden()
+    win.open_household("H100", "1002")
+    win.tabs.setCurrentWidget(iv)
+    assert iv.person.atena_no == "1002" and iv.panel is not None and iv.panel.isVisible()
+    iv.panel.doc_boxes["mynumber_card"].setChecked(True)
+    iv.panel.name.setText("山田　花子")
+    iv.panel.birth.setText("昭和57年4月1日")
+    with qtbot.waitSignal(iv.recorded) as sig:
+        iv.panel.record_button.click()
+    assert sig.args[0].outcome == "ok" and sig.args[0].atena_no == "1002"
+    shot(win, screens, "identity_tab")
+    win.close()

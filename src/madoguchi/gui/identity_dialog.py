@@ -90,7 +90,11 @@ class IdentityDialog(QDialog):
         self.record_button.clicked.connect(self.record)
         self.buttons.rejected.connect(self.reject)
 
+        self.target = QLabel(f"宛名: {who}" + (f"　宛名番号 {person.atena_no}" if person else ""))
+        self.target.setObjectName("identityTarget")
+        self.target.setStyleSheet("font-size: 13pt; font-weight: bold;")
         layout = QVBoxLayout(self)
+        layout.addWidget(self.target)
         layout.addLayout(subject_row)
         layout.addLayout(docs)
         layout.addWidget(QLabel("申出内容（来庁者が述べた内容・書類の記載）"))

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWid
 from madoguchi.config import AppConfig
 from madoguchi.gui.admin_view import AdminView
 from madoguchi.gui.household_view import HouseholdView
+from madoguchi.gui.identity_view import IdentityView
 from madoguchi.gui.notices_view import NoticesView
 from madoguchi.gui.search_view import SearchView
 from madoguchi.services.context import Actor
@@ -42,6 +43,9 @@ class MainWindow(QMainWindow):
         self.notices_view = NoticesView(db, actor, poll_ms=notice_poll_ms)
         self.tabs.addTab(self.search_view, "検索 (F2)")
         self.tabs.addTab(self.household_view, "世帯 (F3)")
+        self.identity_view = IdentityView(db, actor)
+        self.tabs.addTab(self.identity_view, "本人確認 (F4)")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.notices_index = self.tabs.addTab(self.notices_view, "お知らせ")
         self.admin_view = AdminView(db, actor) if AdminView.visible_for(actor) else None
         if self.admin_view is not None:
@@ -80,6 +84,7 @@ class MainWindow(QMainWindow):
 
         QShortcut(QKeySequence("F2"), self, activated=self.focus_search)
         QShortcut(QKeySequence("F3"), self, activated=lambda: self.tabs.setCurrentWidget(self.household_view))
+        QShortcut(QKeySequence("F4"), self, activated=lambda: self.tabs.setCurrentWidget(self.identity_view))
         self.resize(1280, 800)
         self.search_view.setFocus()
 
@@ -100,6 +105,10 @@ class MainWindow(QMainWindow):
     def open_household(self, household_no: str, atena_no: str = "") -> None:
         self.household_view.load(household_no, atena_no)
         self.tabs.setCurrentWidget(self.household_view)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.identity_view:
+            self.identity_view.set_person(self.household_view.selected_member())
 
     def _unread(self, count: int) -> None:
         self.tabs.setTabText(self.tabs.indexOf(self.notices_view),
