@@ -60,3 +60,10 @@ def test_case_without_anything_else():
     ctx = build_context(CaseInfo(today=date(2019, 5, 1), case_no="R1-1"))
     assert ctx["case.today_wareki"] == "令和元年5月1日"
     assert ctx["members"] == []
+
+
+def test_former_address_falls_back_to_the_moves():
+    ctx = samples.sample_context(person_index=4)  # キヨ: the core system has no 前住所 for her
+    assert ctx["person.former_address"] == "北海道札幌市中央区北一条西2丁目1番地"
+    masked = samples.sample_context(person_index=4, restricted=True)
+    assert masked["person.former_address"] == "（支援措置により非表示）"

@@ -86,3 +86,12 @@ def test_printed_form_hides_and_shows_addresses(template_id, pdf_text):
         restricted=True, person_index=1, unmasked=frozenset({"000000102"}))))
     assert ADDRESS in unmasked
     assert PRINT_MASK_TEXT not in unmasked
+
+
+def test_co_residents_addresses_are_masked_with_the_protected_persons():
+    ctx = samples.sample_context(restricted=True, person_index=4)  # キヨ lives with the protected 花子
+    assert ctx["person.address"] == PRINT_MASK_TEXT
+    assert all(m.get("address", PRINT_MASK_TEXT) == PRINT_MASK_TEXT for m in ctx["members"])
+    hh = samples.sample_household(restricted=True)
+    rows = build_context(samples.sample_case(), household=hh)["members"]
+    assert {r["address"] for r in rows} == {PRINT_MASK_TEXT}

@@ -64,7 +64,9 @@ def _person_fields(p: Person, on: date, policy: MaskingPolicy) -> dict[str, Any]
     line, postal = _addr(p.address)
     if p.address is None and p.restricted:
         line = PRINT_MASK_TEXT  # already masked upstream (the store never gave us the address)
-    hide = policy.hidden(p.atena_no) or (p.restricted and p.address is None)
+    # Anyone printed together with a hidden person shares their whereabouts (same household or
+    # move): their addresses are masked too.
+    hide = bool(policy.restricted - policy.unmasked) or (p.restricted and p.address is None)
     out: dict[str, Any] = {
         "atena_no": p.atena_no,
         "name": p.name,
@@ -199,6 +201,9 @@ def build_context(case: CaseInfo, *, person: Person | None = None, household: Ho
     if move is not None:
         ctx.update(_move_fields(move, policy, on))
         members = _move_members(move, on, policy) or members
+        if person is not None and not ctx.get("person.former_address"):
+            # The core system may not know where a newcomer came from; the move does.
+            ctx["person.former_address"] = ctx["move.former_address"]
     ctx["members"] = members
     ctx["member_count"] = len(members)
     ctx["children"] = [m for m in members if m["is_child"]]
