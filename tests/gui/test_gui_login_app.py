@@ -150,3 +150,46 @@ def test_prepare_demo_off_the_ui_thread(qtbot, tmp_path):
         db.dispose()
     again = gui_app.prepare_demo(cfg)   # second start: no dialog, same file
     again.dispose()
+
+
+def test_main_demo_start_to_main_window(qtbot, qapp, tmp_path, monkeypatch, screens):
+    """The console script's path: no server in the config → demo database, login, main window."""
+    import logging
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('demo_residents = 300\n[terminal]\nname = "窓口PC-05"\ncounter_no = "5"\n', encoding="utf-8")
+    monkeypatch.setenv("MADOGUCHI_CONFIG", str(cfg))
+    monkeypatch.setenv("MADOGUCHI_DATA_DIR", str(tmp_path / "data"))
+    seen: dict = {}
+
+    def drive() -> None:
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, LoginDialog) and w.isVisible() and "login" not in seen:
+                seen["login"] = True
+                w.login.setText("demo")
+                w.password.setText("demo")
+                w.try_login()
+            elif isinstance(w, MainWindow) and w.isVisible():
+                seen["banner"] = w.banner.text()
+                seen["status"] = w.terminal_label.text()
+                seen["import"] = w.import_label.text()
+                shot(w, screens, "main_demo")
+                w.close()
+                return
+        QTimer.singleShot(100, drive)
+
+    old_hook, root_handlers = sys.excepthook, list(logging.getLogger().handlers)
+    QTimer.singleShot(100, drive)
+    try:
+        assert gui_app.main([]) == 0
+    finally:
+        sys.excepthook = old_hook
+        for h in logging.getLogger().handlers:
+            if h not in root_handlers:
+                logging.getLogger().removeHandler(h)
+                h.close()
+    assert seen["banner"].startswith("デモ")
+    assert seen["status"] == "端末: 窓口PC-05　窓口番号: 5"
+    assert seen["import"].startswith("基幹系データ:") and "未取込" not in seen["import"]
