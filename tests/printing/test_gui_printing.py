@@ -15,9 +15,11 @@ from madoguchi.gui.printing import (  # noqa: E402
     PrinterSetting,
     PrintItem,
     PrintSettings,
+    page_images,
     plan_jobs,
     print_items,
     print_pdf,
+    save_pdf,
 )
 from madoguchi.printing import samples  # noqa: E402
 from madoguchi.printing.render import render_form  # noqa: E402
@@ -62,20 +64,8 @@ def test_print_batch_to_pdf_files_through_qprinter(qapp, tmp_path, forms):
 
 def _ink(pdf: bytes, page: int) -> float:
     """Share of dark pixels on a page, rendered back with QtPdf."""
-    from PySide6.QtCore import QBuffer, QByteArray, QSize
-    from PySide6.QtPdf import QPdfDocument
-
-    doc = QPdfDocument()
-    data = QByteArray(pdf)  # must outlive the buffer
-    buf = QBuffer(data)
-    buf.open(QBuffer.OpenModeFlag.ReadOnly)
-    doc.load(buf)
-    img = doc.render(page, QSize(210, 297))
-    def on_white(x: int, y: int) -> float:
-        c = img.pixelColor(x, y)
-        return c.alphaF() * c.value() + (1 - c.alphaF()) * 255
-
-    dark = sum(1 for y in range(img.height()) for x in range(img.width()) if on_white(x, y) < 160)
+    img = page_images(pdf, dpi=25)[page]
+    dark = sum(1 for y in range(img.height()) for x in range(img.width()) if img.pixelColor(x, y).value() < 160)
     return dark / (img.width() * img.height())
 
 
@@ -114,3 +104,17 @@ def test_settings_round_trip_and_strictness():
         PrintSettings.from_mapping({"default": {"printr": "A"}})
     with pytest.raises(PrintFailed, match="部数"):
         PrintSettings.from_mapping({"default": {"copies": 0}})
+
+
+def test_page_images_for_preview(qapp, forms):
+    images = page_images(forms["juki_idou"], dpi=50)
+    assert len(images) == 1
+    assert (images[0].width(), images[0].height()) == (413, 585)  # A4 at 50 dpi
+    assert images[0].pixelColor(1, 1).name() == "#ffffff"  # a white page, not transparent
+
+
+def test_save_pdf_errors_are_print_failed(tmp_path, forms):
+    save_pdf(forms["juki_idou"], tmp_path / "out.pdf")
+    assert (tmp_path / "out.pdf").read_bytes() == forms["juki_idou"]
+    with pytest.raises(PrintFailed, match="PDFを保存できませんでした"):
+        save_pdf(forms["juki_idou"], tmp_path / "no" / "such" / "dir.pdf")

@@ -20,7 +20,7 @@ from typing import Any
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 from PySide6.QtCore import QBuffer, QByteArray, QRectF, QSize, QSizeF
-from PySide6.QtGui import QColor, QPageLayout, QPageSize, QPainter
+from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 
@@ -168,20 +168,68 @@ def _page_size(points: QSizeF) -> tuple[QPageSize, QPageLayout.Orientation]:
     return QPageSize(size, QPageSize.Unit.Point, "", QPageSize.SizeMatchPolicy.FuzzyMatch), orientation
 
 
+class _LoadedPdf:
+    """A QPdfDocument over PDF bytes, with the buffer kept alive as long as the document."""
+
+    def __init__(self, pdf: bytes) -> None:
+        self.data = QByteArray(pdf)
+        self.buf = QBuffer(self.data)
+        self.buf.open(QBuffer.OpenModeFlag.ReadOnly)
+        self.doc = QPdfDocument()
+        self.doc.load(self.buf)
+        if self.doc.status() != QPdfDocument.Status.Ready or self.doc.pageCount() == 0:
+            self.buf.close()
+            raise PrintFailed("印刷データを読み込めませんでした。帳票を作り直してください。",
+                              detail=str(self.doc.error()))
+
+    def close(self) -> None:
+        self.doc.close()
+        self.buf.close()
+
+
+def page_images(pdf: bytes, dpi: int = 96) -> list[QImage]:
+    """Each page as an image on white (for previews and thumbnails)."""
+    loaded = _LoadedPdf(pdf)
+    try:
+        out = []
+        for i in range(loaded.doc.pageCount()):
+            points = loaded.doc.pagePointSize(i)
+            size = QSize(round(points.width() / 72 * dpi), round(points.height() / 72 * dpi))
+            page = QImage(size, QImage.Format.Format_RGB32)
+            page.fill(QColor("white"))
+            painter = QPainter(page)
+            painter.drawImage(0, 0, loaded.doc.render(i, size))
+            painter.end()
+            out.append(page)
+        return out
+    finally:
+        loaded.close()
+
+
+def save_pdf(pdf: bytes, path: Path) -> None:
+    """No printer (or the clerk chose to): keep the forms as a PDF file."""
+    try:
+        path.write_bytes(pdf)
+    except OSError as exc:
+        raise PrintFailed(f"PDFを保存できませんでした（{path}）。保存先と空き容量を確認してください。",
+                          detail=str(exc)) from None
+
+
 def print_pdf(pdf: bytes, setting: PrinterSetting, *, job_name: str = "madoguchi",
               output_file: Path | None = None) -> int:
     """Print PDF bytes with one QPrinter job (or write them through QPrinter to output_file).
 
     Returns the number of pages sent. Needs a QGuiApplication.
     """
-    doc = QPdfDocument()
-    data = QByteArray(pdf)
-    buf = QBuffer(data)
-    buf.open(QBuffer.OpenModeFlag.ReadOnly)
-    doc.load(buf)
-    if doc.status() != QPdfDocument.Status.Ready or doc.pageCount() == 0:
-        raise PrintFailed("印刷データを読み込めませんでした。帳票を作り直してください。",
-                          detail=str(doc.error()))
+    loaded = _LoadedPdf(pdf)
+    doc = loaded.doc
+    try:
+        return _paint(doc, setting, job_name, output_file)
+    finally:
+        loaded.close()
+
+
+def _paint(doc: QPdfDocument, setting: PrinterSetting, job_name: str, output_file: Path | None) -> int:
     printer = _printer(setting, output_file)
     printer.setDocName(job_name)
     size, orientation = _page_size(doc.pagePointSize(0))
@@ -209,7 +257,6 @@ def print_pdf(pdf: bytes, setting: PrinterSetting, *, job_name: str = "madoguchi
             painter.drawImage(target, image)
     finally:
         painter.end()
-        buf.close()
     return doc.pageCount()
 
 
