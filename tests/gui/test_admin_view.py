@@ -75,7 +75,7 @@ def test_sub_tabs_follow_permissions(qtbot, seeded, clerk, boss):
     _db, auditor = make_actor(seeded, "auditor_only", ["audit"])
     v3 = make_view(qtbot, seeded, auditor)
     tabs = v3.tabs
-    assert [tabs.tabText(i) for i in range(tabs.count())] == ["取込履歴", "操作ログ"]
+    assert [tabs.tabText(i) for i in range(tabs.count())] == ["権限", "取込履歴", "操作ログ"]  # matrix read-only
 
 
 def test_main_window_shows_the_tab_only_to_admins_and_auditors(qtbot, seeded, clerk, boss, demo_config):
@@ -203,10 +203,9 @@ def test_permission_matrix_with_space(qtbot, fonts, seeded, boss, screens):
     qtbot.keyClick(table, Qt.Key.Key_Space)
     assert "外せません" in close_box(page.last_box)
     assert model.index_of("admin", "admin.settings").data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
-    # with admin.staff but without admin.settings the matrix is shown read-only
-    admin.set_permission(seeded, boss, "audit", "admin.staff", True)
-    _db, staff_admin = make_actor(seeded, "staffadm", ["audit"])
-    ro_view = make_view(qtbot, seeded, staff_admin)
+    # without admin.settings (here: an auditor) the matrix is shown read-only
+    _db, auditor = make_actor(seeded, "auditor", ["audit"])
+    ro_view = make_view(qtbot, seeded, auditor)
     ro = ro_view.permissions_page
     ro_view.show_page(ro)
     assert ro is not None and ro.model.rowCount() and not ro.model.editable
@@ -368,3 +367,39 @@ def test_models_pass_modeltester(qtmodeltester, seeded, boss):
     log.set_rows(admin.search_audit(seeded, boss, admin.AuditQuery()).entries)
     qtmodeltester.check(log)
     assert log.rowCount() >= 2
+
+
+@pytest.mark.pg
+def test_on_postgresql_roles_do_the_work(qtbot, pg_staff):
+    """The same screens against real roles: the admin's own login creates a role; the auditor reads the log."""
+    from residents_seed import drop_test_roles
+    base, make = pg_staff
+    adb, adm = make("adm", ["admin"])
+    udb, auditor = make("aud", ["audit"])
+    new_login = f"{adm.login}_n"
+    try:
+        view = make_view(qtbot, adb, adm)
+        page = view.staff_page
+        dialog = page.open_add()
+        dialog.login.setText(new_login)
+        dialog.name.setText("髙橋　𠮷子")  # outside JIS X 0208, kept as typed
+        dialog.password.setText("pg-pass-2026")
+        dialog.confirm.setText("pg-pass-2026")
+        dialog.groups.boxes["shien"].setChecked(True)
+        qtbot.keyClick(dialog.login, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: not dialog.isVisible())
+        assert page.current().login == new_login and page.current().display_name == "髙橋　𠮷子"
+        with base.session() as s:
+            from sqlalchemy import text
+            assert s.execute(text("SELECT pg_has_role(:r, 'madoguchi_shien', 'MEMBER')"), {"r": new_login}).scalar()
+        assert view.audit_page is None  # the admin group does not read the log
+        log_view = make_view(qtbot, udb, auditor)
+        log_view.show_page(log_view.audit_page)
+        audit_page = log_view.audit_page
+        audit_page.object_id.setText(new_login)
+        audit_page.search_button.click()
+        assert [(e.action, e.actor) for e in audit_page.result.entries] == [("staff.add", adm.login)]
+        audit_page.verify_button.click()
+        assert "改ざん・欠落は見つかりませんでした" in close_box(audit_page.last_box)
+    finally:
+        drop_test_roles([new_login])

@@ -679,7 +679,7 @@ class AdminView(QWidget):
         if actor.can(admin.STAFF_ADMIN):
             self.staff_page = StaffPage(db, actor)
             self.tabs.addTab(self.staff_page, "職員")
-        if actor.can(admin.SETTINGS_ADMIN) or actor.can(admin.STAFF_ADMIN):
+        if any(actor.can(p) for p in (admin.SETTINGS_ADMIN, admin.STAFF_ADMIN, admin.AUDIT_READ)):
             self.permissions_page = PermissionsPage(db, actor)
             self.tabs.addTab(self.permissions_page, "権限")
         if actor.can(admin.SETTINGS_ADMIN):
