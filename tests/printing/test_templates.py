@@ -156,3 +156,10 @@ def test_every_form_named_by_a_procedure_definition_has_a_template():
             named.update(proc.get("forms") or [])
     assert named, "no procedure definitions found"
     assert named <= set(available_templates()), sorted(named - set(available_templates()))
+
+
+def test_check_labels_that_do_not_fit_fail_loudly():
+    t = _template([{"type": "grid", "x": 10, "y": 10, "w": 30, "rows": [
+        {"h": 8, "cells": [{"checks": [{"label": "とても長いチェック欄の文字", "bind": "a"}]}]}]}])
+    with pytest.raises(TemplateError, match="収まりません"):
+        render_form(t, {"a": True})

@@ -242,8 +242,10 @@ def _draw_checks(p: Painter, x: float, y: float, w: float, h: float, checks: Seq
     for chk in checks:
         label = str(chk.get("label", ""))
         lw = fonts.string_width(label, p.font, size) / mm
-        if cx + box + 1 + lw > x + w and cx > x + 1.2:
-            break  # no room: a template error, visible on the sample output
+        if cx + box + 0.6 + lw > x + w + 0.5:
+            # Static labels: a template fault, found by rendering the template once (tests do).
+            raise TemplateError(f"チェック欄「{label}」が枠に収まりません。枠を広げるか label_size を"
+                                "小さくしてください。")
         p.checkbox(cx, cy, box, _truthy(ctx, chk, item) if "bind" in chk else False)
         p.text(cx + box + 0.6, y, None, h, label, size=size, pad=0)
         cx += box + 0.6 + lw + 2.5
