@@ -13,13 +13,13 @@ from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox
 from residents_seed import make_actor
 from sqlalchemy import select
 
-from madoguchi.gui.admin_models import (AuditModel, ImportRunsModel, PermissionMatrixModel, PrintMappingModel,
+from madoguchi.gui.admin_models import (AuditModel, ImportIssuesModel, ImportRunsModel, PermissionMatrixModel, PrintMappingModel,
                                         StaffModel, TerminalsModel)
 from madoguchi.gui.admin_view import AdminView
 from madoguchi.gui.main_window import MainWindow
 from madoguchi.gui.printing import TRAYS, PrintSettings
 from madoguchi.services import admin
-from madoguchi.store.models import AuditEvent, ImportRun
+from madoguchi.store.models import AuditEvent, ImportIssue, ImportRun
 
 
 @pytest.fixture
@@ -289,6 +289,12 @@ def seed_runs(db) -> None:
         s.add(ImportRun(kind="full", export_id="FKG-20261125", actor="madoguchi_import",
                         started_at=t0 + timedelta(days=1), finished_at=t0 + timedelta(days=1, minutes=1),
                         outcome="failed", message="manifest.json がありません。基幹系の出力を確認してください。"))
+        s.flush()
+        ok_run = s.scalar(select(ImportRun.id).where(ImportRun.export_id == "FKG-20261124"))
+        s.add_all([ImportIssue(run_id=ok_run, file="JUMIN.csv", line=1207, column="生年月日",
+                               reason="日付「2026-13-01」が正しくありません", raw="000000001207,髙橋　𠮷男,2026-13-01"),
+                   ImportIssue(run_id=ok_run, file="JUMIN.csv", line=88, column="", reason="列の数が 41 です（42 のはず）",
+                               raw="000000000088,…")])
         s.commit()
 
 
@@ -301,10 +307,16 @@ def test_import_history(qtbot, fonts, seeded, boss, screens):
     assert page.model.index(0, 3).data() == "失敗" and page.model.index(1, 4).data() == "26,000"
     assert "manifest.json がありません" in page.detail.toPlainText()
     assert page.summary.text().startswith("最新の取込: 2026-11-25 06:00:00")
+    assert page.issues.rowCount() == 0 and "ありません" in page.issues_label.text()
+    page.table.setFocus()
+    qtbot.keyClick(page.table, Qt.Key.Key_Down)
+    assert page.issues_label.text() == "除外・保留された行: 2 件"
+    assert [page.issues.index(r, 1).data() for r in range(2)] == ["88", "1207"]
+    assert page.issues.index(1, 4).data() == "000000001207,髙橋　𠮷男,2026-13-01"
     shot(view, screens, "admin_imports")
 
 
-def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens):
+def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens, tmp_path):
     for i in range(3):
         admin.save_terminal(seeded, boss, admin.TerminalInfo(f"PC-{i}"), new=True)
     view = make_view(qtbot, seeded, boss)
@@ -335,6 +347,15 @@ def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens)
     assert "開始日が終了日より後" in close_box(page.last_box)
     page.verify_button.click()
     assert "改ざん・欠落は見つかりませんでした" in close_box(page.last_box)
+    page.date_from.setDate(page.date_to.date())
+    page.action.setCurrentIndex(page.action.findData("terminal."))
+    target = tmp_path / "操作ログ.csv"
+    page.export_to(target)
+    assert "3 件" in close_box(page.last_box)
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "端末の登録" in raw.decode("utf-8-sig")
+    page.export_to(tmp_path / "no-such-dir" / "x.csv")
+    assert "書き出せませんでした" in close_box(page.last_box)
     searches = actions(seeded, "audit.search")
     assert len(searches) == 5 and {e.actor for e in searches} == {boss.login}
     assert actions(seeded, "audit.verify")[-1].actor == boss.login
@@ -363,6 +384,11 @@ def test_models_pass_modeltester(qtmodeltester, seeded, boss):
     runs = ImportRunsModel()
     runs.set_rows(admin.recent_import_runs(seeded, boss))
     qtmodeltester.check(runs)
+    issues = ImportIssuesModel()
+    first = admin.recent_import_runs(seeded, boss)[-1].id
+    issues.set_rows(admin.import_issues(seeded, boss, first)[0])
+    qtmodeltester.check(issues)
+    assert issues.rowCount() == 2
     log = AuditModel()
     log.set_rows(admin.search_audit(seeded, boss, admin.AuditQuery()).entries)
     qtmodeltester.check(log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,7 @@ from sqlalchemy import select, text
 
 from madoguchi.errors import InputError, PermissionDenied
 from madoguchi.services import admin, auth
-from madoguchi.store.models import AuditEvent, ImportRun
+from madoguchi.store.models import AuditEvent, ImportIssue, ImportRun
 from madoguchi.store.security import GROUPS
 
 
@@ -206,6 +208,18 @@ def test_recent_import_runs(people):
         s.add(ImportRun(kind="full", export_id="E2", actor="system", started_at=t0 + timedelta(days=1),
                         outcome="failed", message="ファイルが見つかりません", counts={}))
         s.commit()
+    with base.session() as s:
+        first = s.scalar(select(ImportRun.id).where(ImportRun.export_id == "E1"))
+        s.add_all([ImportIssue(run_id=first, file="b.csv", line=7, column="生年月日", reason="日付が正しくありません",
+                               raw="1002,髙橋,2026-13-01"),
+                   ImportIssue(run_id=first, file="a.csv", line=3, column="", reason="列の数が合いません", raw="x")])
+        s.commit()
+    issues, total = admin.import_issues(*a["admin"], first)
+    assert total == 2 and [(i.file, i.line, i.column) for i in issues] == [("a.csv", 3, ""), ("b.csv", 7, "生年月日")]
+    assert issues[1].raw == "1002,髙橋,2026-13-01"
+    assert admin.import_issues(*a["auditor"], first, limit=1)[0][0].file == "a.csv"
+    with pytest.raises(PermissionDenied):
+        admin.import_issues(*a["clerk"], first)
     runs = admin.recent_import_runs(*a["admin"])
     assert [(r.export_id, r.outcome_label) for r in runs] == [("E2", "失敗"), ("E1", "完了")]
     assert (runs[1].rows, runs[1].loaded, runs[1].quarantined) == (110, 109, 1)
@@ -244,8 +258,18 @@ def test_audit_search_paging_is_itself_audited_and_verify(people):
     assert len(searches) == 6 and {e.actor for e in searches} == {auditor.login}
     assert '"object_id": "PC-2"' in searches[2].detail and '"hits": 1' in searches[2].detail
 
+    out = io.StringIO()
+    assert admin.export_audit_csv(udb, auditor, admin.AuditQuery(actor=adm.login, action="terminal."), out) == 5
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0][:5] == ["ID", "日時", "職員", "端末", "操作"] and len(rows) == 6
+    assert [r[7] for r in rows[1:]] == ["PC-0", "PC-1", "PC-2", "PC-3", "PC-4"]  # oldest first, for a report
+    assert rows[1][4] == "端末の登録" and len(rows[1][10]) == 64
+    assert events(base, "audit.export")[-1].actor == auditor.login
+    with pytest.raises(PermissionDenied):
+        admin.export_audit_csv(*a["clerk"], admin.AuditQuery(), io.StringIO())
+
     result = admin.verify_audit(udb, auditor)
-    assert result.ok and result.checked >= 5 + 6 + 3  # terminals, searches, logins
+    assert result.ok and result.checked >= 5 + 6 + 1 + 3  # terminals, searches, export, logins
     assert "改ざん・欠落は見つかりませんでした" in result.message()
     assert events(base, "audit.verify")[-1].actor == auditor.login
 
@@ -255,3 +279,23 @@ def test_audit_search_paging_is_itself_audited_and_verify(people):
         s.commit()
     broken = admin.verify_audit(udb, auditor)
     assert broken.first_broken_id == target and "壊れています" in broken.message()
+
+
+def test_a_matrix_entry_the_database_does_not_back_is_refused_in_japanese(people):
+    """Giving 操作ログの閲覧 to 窓口職員 in the matrix opens the screen, not the table (PostgreSQL)."""
+    base, a, made, suffix = people
+    adb, adm = a["admin"]
+    admin.set_permission(adb, adm, "clerk", "audit.read", True)
+    cdb, clerk = make_actor(base, f"peek_{suffix}", ["clerk"])
+    made.append(clerk.login)
+    try:
+        assert clerk.can("audit.read")
+        if base.dialect == "postgresql":
+            with pytest.raises(PermissionDenied, match="データベースがこの操作を許可しませんでした"):
+                admin.search_audit(cdb, clerk, admin.AuditQuery())
+            assert events(base, "audit.search") == []
+        else:  # the demo on SQLite has no roles: the matrix is all there is
+            assert admin.search_audit(cdb, clerk, admin.AuditQuery()).total > 0
+    finally:
+        if cdb is not base:
+            cdb.dispose()

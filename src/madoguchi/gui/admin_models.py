@@ -9,8 +9,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
-from madoguchi.services.admin import (DUPLEX_LABELS, JST, AuditEntry, ImportRunInfo, PermissionMatrix,
-                                      TerminalInfo)
+from madoguchi.services.admin import (DUPLEX_LABELS, JST, AuditEntry, ImportIssueInfo, ImportRunInfo,
+                                      PermissionMatrix, TerminalInfo)
 from madoguchi.services.staff import StaffInfo
 from madoguchi.store.security import GROUPS
 
@@ -340,6 +340,23 @@ class ImportRunsModel(_Table):
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 8:
             return r.message
         if role == Qt.ItemDataRole.TextAlignmentRole and 4 <= index.column() <= 6:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class ImportIssuesModel(_Table):
+    HEADERS = ("ファイル", "行", "項目", "理由", "元の行")
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not self._valid(index):
+            return None
+        i: ImportIssueInfo = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (i.file, str(i.line), i.column, i.reason, i.raw if len(i.raw) <= 60 else i.raw[:59] + "…")[
+                index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
+            return i.raw
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import shiboken6
 
 from PySide6.QtCore import QDate, QModelIndex, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDateEdit, QDialog, QDialogButtonBox,
-                               QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
-                               QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStyledItemDelegate, QTableView,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStyledItemDelegate,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from madoguchi.errors import KnownError
-from madoguchi.gui.admin_models import (CHOICES_ROLE, VALUE_ROLE, AuditModel, ImportRunsModel,
+from madoguchi.errors import InputError, KnownError
+from madoguchi.gui.admin_models import (CHOICES_ROLE, VALUE_ROLE, AuditModel, ImportIssuesModel, ImportRunsModel,
                                         PermissionMatrixModel, PrintMappingModel, StaffModel, TerminalsModel)
 from madoguchi.services import admin
 from madoguchi.services.context import Actor
@@ -501,7 +502,11 @@ class ImportsPage(_Page):
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _p: self._show(cur.row()))
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
-        self.detail.setMaximumHeight(110)
+        self.detail.setMaximumHeight(80)
+        self.issues = ImportIssuesModel(self)
+        self.issues_table = _table(self.issues)
+        self.issues_table.setObjectName("importIssues")
+        self.issues_label = QLabel("")
         self.refresh_button = QPushButton("最新の状態に更新 (F5)")
         self.refresh_button.clicked.connect(self.refresh)
         QShortcut(QKeySequence(Qt.Key.Key_F5), self, activated=self.refresh,
@@ -510,10 +515,20 @@ class ImportsPage(_Page):
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.refresh_button)
+        lower = QWidget()
+        ll = QVBoxLayout(lower)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.detail)
+        ll.addWidget(self.issues_label)
+        ll.addWidget(self.issues_table, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(lower)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.detail)
+        layout.addWidget(split, 1)
 
     def refresh(self) -> None:
         rows: list = []
@@ -529,9 +544,20 @@ class ImportsPage(_Page):
             self.detail.clear()
 
     def _show(self, row: int) -> None:
-        if 0 <= row < self.model.rowCount():
-            r = self.model.run(row)
-            self.detail.setPlainText(f"{r.outcome_label}（{r.kind}・{r.export_id or '識別子なし'}）\n{r.message}")
+        if not 0 <= row < self.model.rowCount():
+            return
+        r = self.model.run(row)
+        self.detail.setPlainText(f"{r.outcome_label}（{r.kind}・{r.export_id or '識別子なし'}）\n{r.message}")
+        found: list = []
+        if not self.run(lambda: found.append(admin.import_issues(self.db, self.actor, r.id))):
+            found.append(([], 0))
+        issues, total = found[0]
+        self.issues.set_rows(issues)
+        if not total:
+            self.issues_label.setText("この取込で除外・保留された行はありません。")
+        else:
+            more = f"（先頭 {len(issues):,} 件を表示）" if total > len(issues) else ""
+            self.issues_label.setText(f"除外・保留された行: {total:,} 件{more}")
 
 
 # --- 操作ログ ----------------------------------------------------------------------------------------------
@@ -566,7 +592,7 @@ class AuditPage(_Page):
         for prefix, label in (("login", "ログイン"), ("person.", "宛名（検索・閲覧・住所表示）"),
                               ("person.unmask", "支援措置対象者の住所表示"), ("case.", "対応"),
                               ("identity.", "本人確認"), ("staff.", "職員・グループ"), ("permission.", "権限"),
-                              ("terminal.", "端末"), ("audit.", "操作ログの閲覧・検証"),
+                              ("terminal.", "端末"), ("audit.", "操作ログの閲覧・検証・書出し"),
                               ("notice.", "お知らせ"), ("rpa.", "RPA書出し")):
             self.action.addItem(label, prefix)
         self.object_id = QLineEdit()
@@ -578,6 +604,9 @@ class AuditPage(_Page):
         self.next_button = QPushButton("次へ ▶ (PgDn)")
         self.verify_button = QPushButton("改ざん検証 (&V)")
         self.verify_button.setObjectName("auditVerify")
+        self.export_button = QPushButton("CSV出力 (&E)")
+        self.export_button.setObjectName("auditExport")
+        self.export_button.clicked.connect(self.choose_export_file)
         self.search_button.clicked.connect(lambda: self.search(0))
         self.prev_button.clicked.connect(lambda: self.search(self.page_no - 1))
         self.next_button.clicked.connect(lambda: self.search(self.page_no + 1))
@@ -609,6 +638,7 @@ class AuditPage(_Page):
         nav.addWidget(self.prev_button)
         nav.addWidget(self.next_button)
         nav.addSpacing(24)
+        nav.addWidget(self.export_button)
         nav.addWidget(self.verify_button)
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
@@ -655,6 +685,29 @@ class AuditPage(_Page):
             detail = e.detail
         self.detail.setPlainText(f"#{e.id}　{self.model.index(row, 0).data()}　{e.actor}（{e.terminal or '端末不明'}）\n"
                                  f"{e.action_label}（{e.action}）　{e.object_type} {e.object_id}\n{detail}")
+
+    def choose_export_file(self) -> None:
+        q = self.query(0)
+        name = f"操作ログ_{q.date_from:%Y%m%d}-{q.date_to:%Y%m%d}.csv"
+        path, _filter = QFileDialog.getSaveFileName(self, "操作ログのCSV出力", str(Path.home() / name),
+                                                    "CSV (*.csv)")
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        """All events matching the current conditions, oldest first, with hashes (Excel reads the BOM)."""
+        counted: list = []
+
+        def write() -> None:
+            try:
+                with path.open("w", encoding="utf-8-sig", newline="") as fh:
+                    counted.append(admin.export_audit_csv(self.db, self.actor, self.query(0), fh))
+            except OSError as exc:
+                raise InputError(f"ファイル「{path}」に書き出せませんでした（{exc.strerror}）。"
+                                 "保存先を確かめてください。") from exc
+
+        if self.run(write):
+            self.keep(message(self, f"操作ログ {counted[0]:,} 件を「{path}」に書き出しました。", error=False))
 
     def verify(self) -> None:
         holder: list = []

@@ -7,18 +7,21 @@ permission matrix stored here decides what the app's screens offer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import csv
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import DBAPIError
 
 from madoguchi.errors import InputError, PermissionDenied
 from madoguchi.services import audit, staff
 from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
-from madoguchi.store.models import AuditEvent, GroupPermission, ImportRun, StaffGroup, Terminal
+from madoguchi.store.models import AuditEvent, GroupPermission, ImportIssue, ImportRun, StaffGroup, Terminal
 from madoguchi.store.security import PERMISSION_LABELS
 
 JST = timezone(timedelta(hours=9))
@@ -54,6 +57,7 @@ ACTION_LABELS = {
     "terminal.delete": "端末の削除",
     "audit.search": "操作ログの検索",
     "audit.verify": "操作ログの検証",
+    "audit.export": "操作ログの書出し",
 }
 
 
@@ -72,6 +76,31 @@ def _require_any(actor: Actor, *permissions: str) -> None:
         raise PermissionDenied(f"この操作には「{labels}」の権限が必要です。管理者に依頼してください。")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_rights(fn: F) -> F:
+    """PostgreSQL refusing for lack of a table/role privilege (SQLSTATE 42501) → a Japanese PermissionDenied.
+
+    The permission matrix shapes the screens; the group roles' database privileges are fixed by the
+    migration. A matrix entry the roles do not back ends here instead of in a traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "42501":
+                raise
+            raise PermissionDenied(
+                "データベースがこの操作を許可しませんでした。所属グループのデータベース権限が足りません"
+                "（権限表を変えても、データベースの権限は変わりません）。情報システム担当に連絡してください。",
+                detail=str(exc.orig)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
@@ -81,11 +110,13 @@ def _utc(ts: datetime | None) -> datetime | None:
 # --- staff (the work itself is services/staff.py; here: permission and self-protection) ----------------
 
 
+@db_rights
 def list_staff(db: Database, actor: Actor) -> list[staff.StaffInfo]:
     actor.require(STAFF_ADMIN)
     return staff.list_staff(db)
 
 
+@db_rights
 def add_staff(db: Database, actor: Actor, login: str, display_name: str, password: str,
               groups: Iterable[str]) -> None:
     actor.require(STAFF_ADMIN)
@@ -98,6 +129,7 @@ def add_staff(db: Database, actor: Actor, login: str, display_name: str, passwor
     staff.add_staff(db, actor.info, login.strip(), display_name, password, groups)
 
 
+@db_rights
 def set_groups(db: Database, actor: Actor, login: str, groups: Iterable[str]) -> tuple[list[str], list[str]]:
     """Make the staff member's groups exactly `groups`; returns (added, removed). Each change is audited."""
     actor.require(STAFF_ADMIN)
@@ -116,6 +148,7 @@ def set_groups(db: Database, actor: Actor, login: str, groups: Iterable[str]) ->
     return added, removed
 
 
+@db_rights
 def set_disabled(db: Database, actor: Actor, login: str, disabled: bool) -> None:
     actor.require(STAFF_ADMIN)
     if disabled and login == actor.login:
@@ -123,6 +156,7 @@ def set_disabled(db: Database, actor: Actor, login: str, disabled: bool) -> None
     staff.set_disabled(db, actor.info, login, disabled)
 
 
+@db_rights
 def reset_password(db: Database, actor: Actor, login: str, password: str, confirm: str | None = None) -> None:
     actor.require(STAFF_ADMIN)
     if confirm is not None and password != confirm:
@@ -154,6 +188,7 @@ class PermissionMatrix:
         return PERMISSION_LABELS.get(permission, permission)
 
 
+@db_rights
 def permission_matrix(db: Database, actor: Actor) -> PermissionMatrix:
     _require_any(actor, SETTINGS_ADMIN, STAFF_ADMIN, AUDIT_READ)
     with db.session() as s:
@@ -166,6 +201,7 @@ def permission_matrix(db: Database, actor: Actor) -> PermissionMatrix:
     return PermissionMatrix(groups, tuple(perms), granted)
 
 
+@db_rights
 def set_permission(db: Database, actor: Actor, group_code: str, permission: str, granted: bool) -> bool:
     """Grant or take away one permission of a group; returns False when nothing changed."""
     actor.require(SETTINGS_ADMIN)
@@ -262,6 +298,7 @@ def _terminal_info(t: Terminal) -> TerminalInfo:
                         _utc(t.last_seen))
 
 
+@db_rights
 def list_terminals(db: Database, actor: Actor) -> list[TerminalInfo]:
     actor.require(SETTINGS_ADMIN)
     with db.session() as s:
@@ -275,6 +312,7 @@ def print_settings_for(db: Database, terminal: str) -> dict[str, Any]:
         return dict(t.print_settings or {}) if t else {}
 
 
+@db_rights
 def save_terminal(db: Database, actor: Actor, info: TerminalInfo, *, new: bool) -> TerminalInfo:
     """Register a terminal (new=True) or change an existing one."""
     actor.require(SETTINGS_ADMIN)
@@ -308,6 +346,7 @@ def save_terminal(db: Database, actor: Actor, info: TerminalInfo, *, new: bool) 
     return result
 
 
+@db_rights
 def delete_terminal(db: Database, actor: Actor, name: str) -> None:
     actor.require(SETTINGS_ADMIN)
     with db.uow(actor.info) as uow:
@@ -343,6 +382,7 @@ class ImportRunInfo:
         return OUTCOME_LABELS.get(self.outcome, self.outcome)
 
 
+@db_rights
 def recent_import_runs(db: Database, actor: Actor, limit: int = 100) -> list[ImportRunInfo]:
     _require_any(actor, SETTINGS_ADMIN, "import.run", AUDIT_READ)
     out = []
@@ -355,6 +395,26 @@ def recent_import_runs(db: Database, actor: Actor, limit: int = 100) -> list[Imp
                 sum(int(c.get("loaded", 0)) for c in files),
                 max(int(r.quarantined or 0), sum(int(c.get("quarantined", 0)) for c in files)), r.message or ""))
     return out
+
+
+@dataclass(frozen=True)
+class ImportIssueInfo:
+    file: str
+    line: int
+    column: str
+    reason: str
+    raw: str
+
+
+@db_rights
+def import_issues(db: Database, actor: Actor, run_id: int, limit: int = 1000) -> tuple[list[ImportIssueInfo], int]:
+    """The rows an import rejected or quarantined (file, line, column, reason); returns (first `limit`, total)."""
+    _require_any(actor, SETTINGS_ADMIN, "import.run", AUDIT_READ)
+    with db.session() as s:
+        total = s.execute(select(func.count()).select_from(ImportIssue).where(ImportIssue.run_id == run_id)).scalar_one()
+        rows = s.scalars(select(ImportIssue).where(ImportIssue.run_id == run_id)
+                         .order_by(ImportIssue.file, ImportIssue.line, ImportIssue.id).limit(limit))
+        return [ImportIssueInfo(r.file, r.line, r.column or "", r.reason, r.raw or "") for r in rows], total
 
 
 # --- audit log (N3/S4) --------------------------------------------------------------------------------------
@@ -415,14 +475,10 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time(0), JST).astimezone(UTC)
 
 
-def search_audit(db: Database, actor: Actor, query: AuditQuery) -> AuditPage:
-    """Newest first. The search itself is recorded (who looked at the log, with which filters)."""
-    actor.require(AUDIT_READ)
+def _where(query: AuditQuery) -> list:
+    t = AuditEvent.__table__
     if query.date_from and query.date_to and query.date_from > query.date_to:
         raise InputError("期間の開始日が終了日より後になっています。")
-    if not 1 <= query.page_size <= 1000 or query.page < 0:
-        raise InputError("表示件数の指定が正しくありません。")
-    t = AuditEvent.__table__
     where = []
     if query.date_from:
         where.append(t.c.occurred_at >= _day_start(query.date_from))
@@ -434,6 +490,17 @@ def search_audit(db: Database, actor: Actor, query: AuditQuery) -> AuditPage:
         where.append(t.c.action.startswith(query.action.strip(), autoescape=True))
     if query.object_id.strip():
         where.append(t.c.object_id == query.object_id.strip())
+    return where
+
+
+@db_rights
+def search_audit(db: Database, actor: Actor, query: AuditQuery) -> AuditPage:
+    """Newest first. The search itself is recorded (who looked at the log, with which filters)."""
+    actor.require(AUDIT_READ)
+    if not 1 <= query.page_size <= 1000 or query.page < 0:
+        raise InputError("表示件数の指定が正しくありません。")
+    t = AuditEvent.__table__
+    where = _where(query)
     with db.uow(actor.info) as uow:
         s = uow.session
         total = s.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
@@ -447,6 +514,34 @@ def search_audit(db: Database, actor: Actor, query: AuditQuery) -> AuditPage:
     return AuditPage(entries, total, query.page, query.page_size)
 
 
+EXPORT_HEADERS = ("ID", "日時", "職員", "端末", "操作", "操作コード", "対象", "対象ID", "詳細", "前のハッシュ", "ハッシュ")
+
+
+@db_rights
+def export_audit_csv(db: Database, actor: Actor, query: AuditQuery, out: IO[str]) -> int:
+    """Write every event matching the query (oldest first, with hashes) as CSV for a report; returns the count.
+
+    The export is recorded like a search. Open `out` with encoding "utf-8-sig" so that Excel reads it.
+    """
+    actor.require(AUDIT_READ)
+    t = AuditEvent.__table__
+    where = _where(query)
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_HEADERS)
+    count = 0
+    with db.uow(actor.info) as uow:
+        s = uow.session
+        for r in s.execute(select(t).where(*where).order_by(t.c.id)).yield_per(2000):
+            writer.writerow((r.id, f"{_utc(r.occurred_at).astimezone(JST):%Y-%m-%d %H:%M:%S}", r.actor, r.terminal,
+                             action_label(r.action), r.action, r.object_type, r.object_id, r.detail, r.prev_hash,
+                             r.hash))
+            count += 1
+        audit.record(s, actor.info, "audit.export", "audit", "", {**query.filters(), "rows": count})
+        uow.commit()
+    return count
+
+
+@db_rights
 def verify_audit(db: Database, actor: Actor) -> audit.VerifyResult:
     """Check the hash chain (as `madoguchi-admin audit verify` does); the check is recorded too."""
     actor.require(AUDIT_READ)
