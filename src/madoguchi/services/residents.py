@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, text, true
+from sqlalchemy import (ColumnElement, Text, and_, column, false, func, insert, or_, select, table, text,
+                        true)
 from sqlalchemy.orm import Session, aliased
 
 from madoguchi.domain import wareki
@@ -248,15 +249,37 @@ def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: da
     if q.empty:
         raise InputError("検索する文字を入力してください（カナ・氏名・生年月日・住所・宛名番号）。")
     today = today or date.today()
+    stmt = _search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION), limit=limit)
     with db.uow(actor.info) as uow:
-        _relaxed_commit(uow)
-        rows = uow.session.execute(_search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION),
-                                                     limit=limit)).all()
-        hits = [_hit(r, today) for r in rows]
-        audit.record(uow.session, actor.info, "person.search", "query", "",
-                     {"query": query, "count": len(hits)})
+        if uow.dialect == "postgresql":
+            rows = uow.session.execute(_audited_pg_search(stmt, query)).all()
+        else:
+            rows = uow.session.execute(stmt).all()
+            audit.record(uow.session, actor.info, "person.search", "query", "",
+                         {"query": query, "count": len(rows)})
         uow.commit()
-    return hits
+    return [_hit(r, today) for r in rows]
+
+
+def _audited_pg_search(stmt, query: str):  # noqa: ANN001, ANN202
+    """The search, its audit event and a relaxed commit setting in one statement (one round trip).
+
+    Same insert as audit.record() on PostgreSQL (the trigger stamps actor, time and hash); a
+    data-modifying CTE runs exactly once even though the outer query does not read it.
+    """
+    hits = stmt.cte("hits")
+    count = select(func.count()).select_from(hits).scalar_subquery()
+    detail = func.jsonb_build_object("count", count, "query", query).cast(Text)  # same text as json.dumps
+    # Only the columns a staff role may write (column privileges); no ORM defaults for the rest.
+    events = table("audit_events", column("action"), column("object_type"), column("object_id"),
+                   column("detail"))
+    event = (insert(events).values(action="person.search", object_type="query", object_id="", detail=detail)
+             .cte("event"))  # no RETURNING: staff roles may not read audit_events
+    # Read-only look-up: do not wait for the WAL flush at commit (see _relaxed_commit).
+    cfg = select(func.set_config("synchronous_commit", "off", True).label("cfg")).cte("cfg")
+    return (select(*[hits.c[c.name] for c in stmt.selected_columns])
+            .select_from(hits).join(cfg, true()).add_cte(event)
+            .order_by(hits.c.status != "1", hits.c.kana_key, hits.c.birth_date, hits.c.atena_no))
 
 
 def _relaxed_commit(uow) -> None:  # noqa: ANN001
