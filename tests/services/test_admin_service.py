@@ -11,8 +11,9 @@ import pytest
 from residents_seed import drop_test_roles, make_actor
 from sqlalchemy import select, text
 
-from madoguchi.errors import InputError, PermissionDenied
+from madoguchi.errors import ConnectionFailed, InputError, PermissionDenied
 from madoguchi.services import admin, auth
+from madoguchi.store.db import Database
 from madoguchi.store.models import AuditEvent, ImportIssue, ImportRun
 from madoguchi.store.security import GROUPS
 
@@ -299,3 +300,17 @@ def test_a_matrix_entry_the_database_does_not_back_is_refused_in_japanese(people
     finally:
         if cdb is not base:
             cdb.dispose()
+
+
+def test_server_gone_is_a_japanese_connection_error():
+    import pgtools
+    from madoguchi.services.context import Actor
+    closed = pgtools._free_port()  # nothing listens there
+    db = Database.connect(pgtools.url_for("madoguchi", port=closed), check=False)
+    boss = Actor("boss", "管理者", permissions=frozenset({"admin.staff", "audit.read"}))
+    try:
+        for call in (lambda: admin.list_staff(db, boss), lambda: admin.search_audit(db, boss, admin.AuditQuery())):
+            with pytest.raises(ConnectionFailed, match="データベースに接続できない"):
+                call()
+    finally:
+        db.dispose()

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import IO, Any, TypeVar
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from madoguchi.errors import InputError, PermissionDenied
+from madoguchi.errors import ConnectionFailed, InputError, PermissionDenied
 from madoguchi.services import audit, staff
 from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
@@ -80,7 +80,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_rights(fn: F) -> F:
-    """PostgreSQL refusing for lack of a table/role privilege (SQLSTATE 42501) → a Japanese PermissionDenied.
+    """PostgreSQL refusing for lack of a table/role privilege (SQLSTATE 42501) → a Japanese PermissionDenied;
+    an unreachable or vanished server → ConnectionFailed.
 
     The permission matrix shapes the screens; the group roles' database privileges are fixed by the
     migration. A matrix entry the roles do not back ends here instead of in a traceback.
@@ -90,6 +91,11 @@ def db_rights(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in (None, "") and not exc.connection_invalidated:
+                raise
+            raise ConnectionFailed("データベースに接続できないか、応答がありません。ネットワークとサーバの状態を確かめて、"
+                                   "もう一度操作してください。", detail=str(exc.orig)) from exc
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != "42501":
                 raise
