@@ -332,3 +332,20 @@ def test_address_master_duplicates_and_unknown_katagaki(any_db, tmp_path):
     assert "重複" in r.issues[0].reason or "重複" in r.issues[1].reason
     assert rows(any_db, "SELECT COUNT(*) FROM banchi") == [(3,)]
     assert rows(any_db, "SELECT katagaki FROM katagaki") == [("本町ハイツ101号",)]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_parallel_parsing_gives_the_same_result(pg_db, tmp_path, workers):
+    """On PostgreSQL big files are parsed by several processes; the outcome must not differ."""
+    res = base_residents()
+    res[3]["birth_date"] = "1985-02-30"  # a bad row in a later chunk keeps its own line number
+    res[1]["moved_in_from"] = "札幌市中央区\n北1条西2丁目"  # a quoted newline must not split a record
+    folder = write_export(tmp_path / "e", residents=res)
+    r = import_export(pg_db, folder, today=TODAY, workers=workers)
+    assert [(i.file, i.line, i.column) for i in r.issues] == [("residents.csv", 6, "birth_date")]
+    assert r.counts["residents"] == {**r.counts["residents"], "rows": 5, "loaded": 4, "quarantined": 1}
+    assert rows(pg_db, "SELECT moved_in_from FROM person_addresses WHERE atena_no = 'A002'") == [
+        ("札幌市中央区\n北1条西2丁目",)]
+    names = dict(rows(pg_db, "SELECT atena_no, name FROM persons"))
+    assert names["A003"] == YOSHIDA and len(names) == 4
+    assert rows(pg_db, "SELECT COUNT(*) FROM qualifications") == [(3,)]

@@ -18,10 +18,15 @@ import functools
 import hashlib
 import io
 import json
+import mmap
+import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -46,6 +51,7 @@ PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_staging / in_swap
 MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
 LOCK_WAIT = 10.0  # seconds
+PARALLEL_MIN_BYTES = 16 << 20  # files smaller than this are parsed in-process
 TRACE = bool(os.environ.get("MADOGUCHI_IMPORT_TRACE"))  # per-statement timings on stderr
 PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
 PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
@@ -167,6 +173,67 @@ def read_manifest(folder: Path, mapping: Mapping) -> Manifest | None:
                     files)
 
 
+def _staged_rows(kind: str, reader: FileReader, towns: dict[str, tuple[str, str, str]]) -> Iterator[tuple]:
+    """Staging rows of one file: the mapped fields, derived search keys (residents), the line number."""
+    if kind != "residents":
+        for line, _raw, v in reader:
+            yield (*v, line)
+        return
+    names = [f.name for f in reader.fm.fields]
+    i_kana, i_akana = names.index("name_kana"), names.index("alias_kana")
+    i_town, i_banchi, i_kata = names.index("town_code"), names.index("banchi"), names.index("katagaki")
+    for line, _raw, v in reader:
+        town = towns.get(v[i_town])
+        addr = (town[0] if town else "") + v[i_banchi] + v[i_kata]
+        yield (*v, _fold_name(v[i_kana]), _fold_name(v[i_akana]), _fold(addr), line)
+
+
+def _parse_chunk(job: tuple) -> dict:
+    """Worker process: parse bytes [start, end) of a file into a COPY-ready CSV file."""
+    path, fm, kind, start, end, line_base, header, towns, out_path = job
+    issues: list[Issue] = []
+    reader = FileReader(Path(path), fm, issues.append, start=start, end=end, line_base=line_base, header=header)
+    n = 0
+    with open(out_path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        for row in _staged_rows(kind, reader, towns):
+            w.writerow(row)
+            n += 1
+    return {"out": out_path, "records": reader.records, "bad": reader.bad, "loaded": n, "issues": issues}
+
+
+def _chunks(path: Path, data_start: int, parts: int, first_line: int, csv_quotes: bool) -> list[tuple]:
+    """Split a file at record boundaries: a newline outside quotes (even number of '"' before it)."""
+    size = path.stat().st_size
+    out = []
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos, quotes, lines = data_start, 0, first_line
+        bounds = [(data_start, first_line)]
+        span = max(1, (size - data_start) // parts)
+        for k in range(1, parts):
+            target = data_start + k * span
+            if target <= pos:
+                continue
+            seg = mm[pos:target]
+            quotes, lines, pos = quotes + seg.count(b'"'), lines + seg.count(b"\n"), target
+            while True:
+                j = mm.find(b"\n", pos)
+                if j < 0:
+                    pos = size
+                    break
+                seg = mm[pos:j + 1]
+                quotes, lines, pos = quotes + seg.count(b'"'), lines + seg.count(b"\n"), j + 1
+                if not csv_quotes or quotes % 2 == 0:
+                    break
+            if pos >= size:
+                break
+            bounds.append((pos, lines))
+    for i, (start, line_base) in enumerate(bounds):
+        end = bounds[i + 1][0] if i + 1 < len(bounds) else None
+        out.append((start, end, line_base))
+    return out
+
+
 class _Writer:
     """Bulk rows into one staging table: COPY on PostgreSQL, executemany on SQLite."""
 
@@ -205,6 +272,10 @@ class _Writer:
             if len(self.rows) >= BATCH:
                 self._flush()
 
+    def write_raw(self, data: bytes) -> None:
+        """COPY-ready CSV bytes made elsewhere (parallel parsing; PostgreSQL only)."""
+        self._copy.write(data)
+
     def _flush(self) -> None:
         if self.pg:
             self._copy.write(self.buf.getvalue().encode("utf-8"))
@@ -227,8 +298,13 @@ class _Writer:
 
 class _Load:
     def __init__(self, engine: Engine, folder: Path, mapping: Mapping, actor: str,
-                 progress: Progress | None, today: date) -> None:
+                 progress: Progress | None, today: date, workers: int | None = None) -> None:
         self.engine = engine
+        # Parallel parsing of big files (PostgreSQL only): None = automatic (CPU count, at most 4,
+        # files from PARALLEL_MIN_BYTES on); a number = that many processes for every file.
+        self.force_parallel = workers is not None
+        self.workers = workers if workers is not None else int(
+            os.environ.get("MADOGUCHI_IMPORT_WORKERS", min(4, os.cpu_count() or 1)))
         self.folder = folder
         self.mapping = mapping
         self.actor = actor
@@ -343,39 +419,31 @@ class _Load:
             total = None
             if self.manifest and fm.path in self.manifest.files:
                 total = self.manifest.files[fm.path][0]
-            reader = FileReader(self.folder / fm.path, fm, self.add_issue)
             label = f"読込 {fm.path}"
             self.progress(label, 0, total)
-            names = [f.name for f in fm.fields]
-            with _Writer(self.conn, STAGING[kind]) as w:
-                if kind == "residents":
-                    i_kana, i_akana = names.index("name_kana"), names.index("alias_kana")
-                    i_town, i_banchi, i_kata = names.index("town_code"), names.index("banchi"), names.index("katagaki")
-                    for line, _raw, v in reader:
-                        town = towns.get(v[i_town])
-                        addr = (town[0] if town else "") + v[i_banchi] + v[i_kata]
-                        w.add((*v, _fold_name(v[i_kana]), _fold_name(v[i_akana]), _fold(addr), line))
-                        if w.n % 20000 == 0:
+            path = self.folder / fm.path
+            if kind in ("residents", "qualifications") and self._parallel(path, fm):
+                records, loaded, bad = self._stage_parallel(kind, path, fm, towns, label, total)
+            else:
+                reader = FileReader(path, fm, self.add_issue)
+                with _Writer(self.conn, STAGING[kind]) as w:
+                    for row in _staged_rows(kind, reader, towns):
+                        w.add(row)
+                        if kind == "addresses":
+                            towns.setdefault(row[0], (row[1], row[2], row[5]))
+                        elif w.n % 20000 == 0:
                             self.progress(label, reader.records, total)
-                elif kind == "addresses":
-                    for line, _raw, v in reader:
-                        towns.setdefault(v[0], (v[1], v[2], v[5]))
-                        w.add((*v, line))
-                else:
-                    for line, _raw, v in reader:
-                        w.add((*v, line))
-                        if w.n % 20000 == 0:
-                            self.progress(label, reader.records, total)
+                records, loaded, bad = reader.records, w.n, reader.bad
             if kind == "addresses":
                 with _Writer(self.conn, STG_TOWNS) as tw:
                     for code, (name, kana, postal) in towns.items():
                         tw.add((code, name, kana, _fold(kana), postal))
-            self.progress(label, reader.records, total)
+            self.progress(label, records, total)
             c = self.counts[kind]
-            c["rows"], c["loaded"], c["quarantined"] = reader.records, w.n, reader.bad
-            if total is not None and total != reader.records:
+            c["rows"], c["loaded"], c["quarantined"] = records, loaded, bad
+            if total is not None and total != records:
                 raise ImportFailed(
-                    f"{fm.path} の行数がマニフェストと違います（マニフェスト {total} 行、読めた行 {reader.records} 行）。"
+                    f"{fm.path} の行数がマニフェストと違います（マニフェスト {total} 行、読めた行 {records} 行）。"
                     "ファイルが途中で切れているか、引用符（\"）の閉じ忘れで行がつながっています。")
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
         held = [(HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
@@ -392,6 +460,47 @@ class _Load:
             for t in ALL_STAGING:
                 self.x(f"ANALYZE {t.name}")
         self.conn.commit()
+
+    def _parallel(self, path: Path, fm) -> bool:  # noqa: ANN001
+        """Big files on PostgreSQL are parsed by several processes (COPY reads their output)."""
+        if not self.pg or self.workers < 2:
+            return False
+        if fm.format == "csv" and not fm.header:
+            return False
+        return self.force_parallel or path.stat().st_size >= PARALLEL_MIN_BYTES
+
+    def _stage_parallel(self, kind: str, path: Path, fm, towns: dict, label: str,  # noqa: ANN001
+                        total: int | None) -> tuple[int, int, int]:
+        probe = FileReader(path, fm, self.add_issue)
+        if fm.format == "csv":
+            header, data_start = probe.read_header()
+            probe._plan(header)  # a missing required column fails here, before the workers start
+            first_line = 1
+        else:
+            header, data_start, first_line = None, 0, 0
+        chunks = _chunks(path, data_start, self.workers * 4, first_line, fm.format == "csv")
+        tmp = tempfile.mkdtemp(prefix="madoguchi-import-")
+        jobs = [(str(path), fm, kind, start, end, base, header, towns, os.path.join(tmp, f"{i}.csv"))
+                for i, (start, end, base) in enumerate(chunks)]
+        records = loaded = bad = 0
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        try:
+            with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool, \
+                    _Writer(self.conn, STAGING[kind]) as w:
+                for res in pool.map(_parse_chunk, jobs):  # in file order
+                    with open(res["out"], "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            w.write_raw(block)
+                    os.unlink(res["out"])
+                    for issue in res["issues"]:
+                        self.add_issue(issue)
+                    records += res["records"]
+                    loaded += res["loaded"]
+                    bad += res["bad"]
+                    self.progress(label, records, total)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return records, loaded, bad
 
     def _sql_issues(self, file_kind: str, sql: str, reason: Callable[[tuple], str], column: str,
                     hold: str | None, **params: object) -> list[tuple]:
@@ -647,15 +756,19 @@ class _Load:
 
 
 def import_export(db_or_engine: object, folder: str | Path, mapping: Mapping | str | Path | None = None,
-                  actor: str = "", progress: Progress | None = None, today: date | None = None) -> ImportResult:
-    """Load one export folder. Raises ImportFailed (Japanese message) and leaves the data untouched."""
+                  actor: str = "", progress: Progress | None = None, today: date | None = None,
+                  workers: int | None = None) -> ImportResult:
+    """Load one export folder. Raises ImportFailed (Japanese message) and leaves the data untouched.
+
+    `progress(stage, done, total)` is called as files are read; `workers` sets the number of parsing
+    processes on PostgreSQL (None: automatic, 1: in-process)."""
     engine: Engine = getattr(db_or_engine, "engine", db_or_engine)  # Database or Engine
     if not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping) if mapping is not None else default_mapping()
     folder = Path(folder)
     if not folder.is_dir():
         raise ImportFailed(f"取込フォルダ {folder} がありません。")
-    load = _Load(engine, folder, mapping, actor, progress, today or date.today())
+    load = _Load(engine, folder, mapping, actor, progress, today or date.today(), workers)
     load.start()
     try:
         result = load.run()

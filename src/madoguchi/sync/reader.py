@@ -200,7 +200,10 @@ def _decode_reason(encoding: str) -> str:
 class FileReader:
     """Iterates the records of one file. `issues` collects row problems; fatal problems raise."""
 
-    def __init__(self, path: Path, fm: FileMapping, issue: Callable[[Issue], None]) -> None:
+    def __init__(self, path: Path, fm: FileMapping, issue: Callable[[Issue], None], *, start: int = 0,
+                 end: int | None = None, line_base: int = 0, header: list[str] | None = None) -> None:
+        """`start`/`end`/`line_base`/`header` read one chunk of a big file (parallel parsing): bytes
+        [start, end) that begin at a record boundary, line numbers counted from line_base + 1."""
         self.path = path
         self.fm = fm
         self.name = path.name
@@ -208,6 +211,7 @@ class FileReader:
         self.conv = Converter(fm)
         self.records = 0  # data records seen (for the manifest row count)
         self.bad = 0
+        self.start, self.end, self.line_base, self.header = start, end, line_base, header
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -217,13 +221,50 @@ class FileReader:
 
     def _raw_lines(self) -> Iterator[bytes]:
         with open(self.path, "rb") as fh:
-            first = True
+            fh.seek(self.start)
+            first = self.start == 0
+            pos, end = self.start, self.end
             for line in fh:
+                if end is not None and pos >= end:
+                    break
+                pos += len(line)
                 if first:
                     first = False
                     if line.startswith(b"\xef\xbb\xbf") and self.fm.encoding.startswith("utf-8"):
                         line = line[3:]
                 yield line
+
+    def read_header(self) -> tuple[list[str], int]:
+        """The header names and the byte offset where the data starts (CSV with a one-line header)."""
+        with open(self.path, "rb") as fh:
+            first = fh.readline()
+        text = first.removeprefix(b"\xef\xbb\xbf") if self.fm.encoding.startswith("utf-8") else first
+        enc = "utf-8" if self.fm.encoding.startswith("utf-8") else self.fm.encoding
+        try:
+            row = next(csv.reader([text.decode(enc)], delimiter=self.fm.delimiter, strict=True))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            raise ImportFailed(f"{self.name} の見出し行が読めません。文字コードと区切り文字を確認してください。") from None
+        return [h.strip(_PAD) for h in row], len(first)
+
+    def _plan(self, names: list[str]) -> tuple[list[int | None], list[str | None]]:
+        idx: list[int | None] = []
+        consts: list[str | None] = []
+        pos = {h: i for i, h in enumerate(names)}
+        for f in self.fm.fields:
+            src = self.fm.source(f.name)
+            if src.value is not None:
+                idx.append(None)
+                consts.append(src.value)
+            elif src.header in pos:
+                idx.append(pos[src.header])
+                consts.append(None)
+            elif f.required:
+                raise ImportFailed(f"{self.name} に必要な列「{src.header}」（{f.name}）がありません。"
+                                   "見出し行とマッピングを確認してください。")
+            else:
+                idx.append(None)
+                consts.append(None)
+        return idx, consts
 
     def __iter__(self) -> Iterator[tuple[int, str, list]]:
         if self.fm.format == "fixed":
@@ -239,7 +280,7 @@ class FileReader:
         lines_text: list[str] = []
 
         def decoded() -> Iterator[str]:
-            for n, raw in enumerate(self._raw_lines(), 1):
+            for n, raw in enumerate(self._raw_lines(), self.line_base + 1):
                 try:
                     text = raw.decode(enc)
                 except UnicodeDecodeError:
@@ -253,8 +294,12 @@ class FileReader:
         idx: list[int | None] = []
         consts: list[str | None] = []
         header_len = 0
-        last_line = 0
-        if self.fm.header:
+        base = self.line_base
+        last_line = base
+        if self.header is not None:
+            idx, consts = self._plan(self.header)
+            header_len = len(self.header)
+        elif self.fm.header:
             try:
                 header = next(reader)
             except StopIteration:
@@ -266,21 +311,7 @@ class FileReader:
                                    "マッピングの encoding を確認してください。")
             names = [h.strip(_PAD) for h in header]
             header_len = len(names)
-            pos = {h: i for i, h in enumerate(names)}
-            for f in fields:
-                src = self.fm.source(f.name)
-                if src.value is not None:
-                    idx.append(None)
-                    consts.append(src.value)
-                elif src.header in pos:
-                    idx.append(pos[src.header])
-                    consts.append(None)
-                elif f.required:
-                    raise ImportFailed(f"{self.name} に必要な列「{src.header}」（{f.name}）がありません。"
-                                       "見出し行とマッピングを確認してください。")
-                else:
-                    idx.append(None)
-                    consts.append(None)
+            idx, consts = self._plan(names)
             last_line = reader.line_num
             lines_text.clear()
         else:
@@ -297,7 +328,7 @@ class FileReader:
                 break
             except csv.Error as exc:
                 start = last_line + 1
-                last_line = reader.line_num
+                last_line = base + reader.line_num
                 raw = "".join(lines_text)
                 lines_text.clear()
                 self.records += 1
@@ -307,7 +338,7 @@ class FileReader:
                                         "値の中の \" は \"\" と二重にしてください。", raw, self._key(guess, idx))
                 continue
             start = last_line + 1
-            last_line = reader.line_num
+            last_line = base + reader.line_num
             raw = "".join(lines_text)
             lines_text.clear()
             if not row:
@@ -358,9 +389,9 @@ class FileReader:
         srcs = [fm.source(f.name) for f in fields]
         enc = fm.encoding
         conv = self.conv.convert
-        for n, raw_b in enumerate(self._raw_lines(), 1):
+        for n, raw_b in enumerate(self._raw_lines(), self.line_base + 1):
             line = raw_b.rstrip(b"\r\n")
-            if n == 1 and fm.header:
+            if n == 1 and fm.header and self.start == 0:
                 continue
             if not line.strip():
                 continue
