@@ -194,13 +194,14 @@ def test_permission_matrix_with_space(qtbot, fonts, seeded, boss, screens):
     table.setCurrentIndex(model.index_of("clerk", "certificate.issue"))
     assert model.index_of("clerk", "certificate.issue").data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
     qtbot.keyClick(table, Qt.Key.Key_Space)
-    assert admin.permission_matrix(seeded, boss).has("clerk", "certificate.issue")
+    qtbot.waitUntil(lambda: admin.permission_matrix(seeded, boss).has("clerk", "certificate.issue"))
     assert model.index_of("clerk", "certificate.issue").data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
     assert actions(seeded, "permission.grant")[-1].object_id == "clerk"
     shot(view, screens, "admin_permissions")
     # the guard: refused in Japanese, the box is shown re-checked
     table.setCurrentIndex(model.index_of("admin", "admin.settings"))
     qtbot.keyClick(table, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: showing(page, "adminError"))
     assert "外せません" in close_box(page.last_box)
     assert model.index_of("admin", "admin.settings").data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Checked
     # without admin.settings (here: an auditor) the matrix is shown read-only
@@ -314,6 +315,12 @@ def test_import_history(qtbot, fonts, seeded, boss, screens):
     assert [page.issues.index(r, 1).data() for r in range(2)] == ["88", "1207"]
     assert page.issues.index(1, 4).data() == "000000001207,髙橋　𠮷男,2026-13-01"
     shot(view, screens, "admin_imports")
+    with seeded.session() as s:  # a new run while the screen is open: F5 reads it
+        s.add(ImportRun(kind="full", export_id="FKG-20261126", actor="madoguchi_import",
+                        started_at=datetime(2026, 11, 25, 21, 0, tzinfo=UTC), outcome="running"))
+        s.commit()
+    qtbot.keyClick(page.table, Qt.Key.Key_F5)
+    assert page.model.rowCount() == 3 and page.model.index(0, 3).data() == "実行中"
 
 
 def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens, tmp_path):
@@ -339,6 +346,9 @@ def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens,
     assert page.model.index(0, 5).data() == "PC-0"
     qtbot.keyClick(page.table, Qt.Key.Key_PageUp)
     assert page.page_no == 0 and page.model.index(0, 5).data() == "PC-2"
+    admin.save_terminal(seeded, boss, admin.TerminalInfo("PC-3"), new=True)
+    qtbot.keyClick(page.table, Qt.Key.Key_F5)  # the same search again
+    assert page.range.text() == "全 4 件中 1–2 件（1/2 ページ）" and page.model.index(0, 5).data() == "PC-3"
     page.action.setCurrentIndex(page.action.findData("staff."))
     page.search_button.click()
     assert page.result.total == 0 and page.range.text() == "該当する操作ログはありません。"
@@ -351,13 +361,13 @@ def test_audit_log_search_paging_and_verify(qtbot, fonts, seeded, boss, screens,
     page.action.setCurrentIndex(page.action.findData("terminal."))
     target = tmp_path / "操作ログ.csv"
     page.export_to(target)
-    assert "3 件" in close_box(page.last_box)
+    assert "4 件" in close_box(page.last_box)
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and "端末の登録" in raw.decode("utf-8-sig")
     page.export_to(tmp_path / "no-such-dir" / "x.csv")
     assert "書き出せませんでした" in close_box(page.last_box)
     searches = actions(seeded, "audit.search")
-    assert len(searches) == 5 and {e.actor for e in searches} == {boss.login}
+    assert len(searches) == 6 and {e.actor for e in searches} == {boss.login}
     assert actions(seeded, "audit.verify")[-1].actor == boss.login
 
 

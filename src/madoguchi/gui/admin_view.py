@@ -226,6 +226,7 @@ class StaffPage(_Page):
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_buttons())
         self.dialog: QDialog | None = None
         self.add_button = QPushButton("職員を追加 (Ins)")
+        self.add_button.setToolTip("F5 で一覧を読み直します")
         self.groups_button = QPushButton("グループ変更 (&G)")
         self.toggle_button = QPushButton("利用停止 (&D)")
         self.password_button = QPushButton("パスワード再設定 (&R)")
@@ -307,7 +308,8 @@ class PermissionsPage(_Page):
     def __init__(self, db: Database, actor: Actor) -> None:
         super().__init__(db, actor)
         self.model = PermissionMatrixModel(self)
-        self.model.toggled.connect(self.save)
+        # queued: save and reload after the delegate's setData has returned, not inside it
+        self.model.toggled.connect(self.save, Qt.ConnectionType.QueuedConnection)
         self.table = QTableView()
         self.table.setObjectName("permissionTable")
         self.table.setModel(self.model)
@@ -509,8 +511,6 @@ class ImportsPage(_Page):
         self.issues_label = QLabel("")
         self.refresh_button = QPushButton("最新の状態に更新 (F5)")
         self.refresh_button.clicked.connect(self.refresh)
-        QShortcut(QKeySequence(Qt.Key.Key_F5), self, activated=self.refresh,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.summary = QLabel("")
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
@@ -745,6 +745,8 @@ class AdminView(QWidget):
             self.audit_page = AuditPage(db, actor)
             self.tabs.addTab(self.audit_page, "操作ログ")
         self.tabs.currentChanged.connect(self._load)
+        QShortcut(QKeySequence(Qt.Key.Key_F5), self, activated=self.reload,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -762,6 +764,15 @@ class AdminView(QWidget):
         page = self.tabs.widget(index)
         if isinstance(page, _Page):
             page.ensure_loaded()
+
+    def reload(self) -> None:
+        """F5: read the current sub-tab again (the log only repeats a search already made)."""
+        page = self.tabs.currentWidget()
+        if isinstance(page, AuditPage):
+            if page.result is not None:
+                page.search(page.page_no)
+        elif isinstance(page, _Page):
+            page.refresh()
 
     def show_page(self, page: QWidget) -> None:
         self.tabs.setCurrentWidget(page)
