@@ -118,7 +118,7 @@ def main() -> int:
         per_kind: dict[int, list[tuple[float, float]]] = {}
         hits_total = 0
         for i, q in enumerate(queries):
-            stmt = residents._search_statement(residents.parse_query(q), can_unmask=can_unmask, limit=50)
+            stmt = residents._search_statement(residents.parse_query(q), can_unmask=can_unmask, limit=50, pg=True)
             sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
             t0 = time.perf_counter()
             rows = raw.execute(sql).fetchall()

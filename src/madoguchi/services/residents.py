@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import (ColumnElement, Text, and_, column, false, func, insert, or_, select, table, text,
-                        true)
+                        true, union)
 from sqlalchemy.orm import Session, aliased
 
 from madoguchi.domain import wareki
@@ -182,15 +182,26 @@ def _like_prefix(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _conditions(q: ParsedQuery, *, can_unmask: bool) -> list[ColumnElement[bool]]:
+def _c(expr, pg: bool):  # noqa: ANN001, ANN202
+    """Byte-order collation in PostgreSQL: prefix LIKE and ORDER BY then share one plain btree index."""
+    return expr.collate("C") if pg else expr
+
+
+def _name_expr(pg: bool):  # noqa: ANN202
+    return _c(func.replace(P.name, FW_SPACE, ""), pg)
+
+
+def _conditions(q: ParsedQuery, *, can_unmask: bool, pg: bool = False, names: bool = True,
+                alias: bool = False) -> list[ColumnElement[bool]]:
+    """WHERE terms for a parsed query. names=False leaves out the kana/name terms (the caller adds
+    them per branch); alias=True matches 通称 (alias) instead of the registered name."""
     conds: list[ColumnElement[bool]] = []
-    if q.kana:
-        pat = _like_prefix(q.kana)
-        conds.append(or_(P.kana_key.like(pat, escape="\\"), P.alias_kana_key.like(pat, escape="\\")))
-    if q.name:
-        pat = _like_prefix(q.name)
-        conds.append(or_(func.replace(P.name, FW_SPACE, "").like(pat, escape="\\"),
-                         P.alias.like(pat, escape="\\")))
+    if names and q.kana:
+        col = P.alias_kana_key if alias else P.kana_key
+        conds.append(_c(col, pg).like(_like_prefix(q.kana), escape="\\"))
+    if names and q.name:
+        expr = _c(P.alias, pg) if alias else _name_expr(pg)
+        conds.append(expr.like(_like_prefix(q.name), escape="\\"))
     for start, end in q.dates:
         conds.append(P.birth_date == start if start == end else P.birth_date.between(start, end))
     for digits, rng in q.numbers:
@@ -205,19 +216,56 @@ def _conditions(q: ParsedQuery, *, can_unmask: bool) -> list[ColumnElement[bool]
     for key in q.addresses:
         conds.append(and_(A.address_key.like(_like_prefix(key), escape="\\"), visible))
     for word in q.name_or_address:
-        conds.append(or_(func.replace(P.name, FW_SPACE, "").like(_like_prefix(word), escape="\\"),
+        conds.append(or_(_name_expr(pg).like(_like_prefix(word), escape="\\"),
                          and_(A.address_key.like(_like_prefix(address_key(word)), escape="\\"), visible)))
     return conds
 
 
-def _search_statement(q: ParsedQuery, *, can_unmask: bool, limit: int):
+def _picked(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool):
+    """The atena_nos of at most `limit` matches, current residents first, then by kana.
+
+    PostgreSQL: current and removed residents (and 通称 matches) are separate branches, each read in
+    index order and cut at `limit`, so a short kana prefix over a million residents reads ~limit
+    index entries instead of sorting every match."""
+    join_addr = bool(q.addresses or q.name_or_address)
+
+    def base(*where: ColumnElement[bool]):  # noqa: ANN202
+        sel = select(P.atena_no, P.status, P.kana_key, P.birth_date).select_from(P)
+        if join_addr:
+            sel = sel.outerjoin(A, A.atena_no == P.atena_no)
+        return sel.where(*where)
+
+    if not pg:
+        rest = _conditions(q, can_unmask=can_unmask, names=False)
+        n = _n_names(q)
+        if n:  # kana/name terms come first in _conditions: registered name, or else 通称
+            own = _conditions(q, can_unmask=can_unmask)[:n]
+            alias = _conditions(q, can_unmask=can_unmask, alias=True)[:n]
+            rest.append(or_(and_(*own), and_(*alias)))
+        return (base(*rest).order_by(P.status != "1", P.kana_key, P.birth_date, P.atena_no).limit(limit)
+                .subquery("picked"))
+    key = _c(P.kana_key, True) if q.kana or not q.name else _name_expr(True)
+    order = (key, P.birth_date, P.atena_no)
+    branches = [base(*_conditions(q, can_unmask=can_unmask, pg=True), P.status == "1"),
+                base(*_conditions(q, can_unmask=can_unmask, pg=True), P.status != "1")]
+    if q.kana or q.name:
+        branches.append(base(*_conditions(q, can_unmask=can_unmask, pg=True, alias=True)))
+    parts = [select(*b.order_by(*order).limit(limit).subquery().c) for b in branches]
+    merged = union(*parts).subquery("merged")
+    return (select(merged.c.atena_no)
+            .order_by(merged.c.status != "1", merged.c.kana_key, merged.c.birth_date, merged.c.atena_no)
+            .limit(limit).subquery("picked"))
+
+
+def _n_names(q: ParsedQuery) -> int:
+    return int(bool(q.kana)) + int(bool(q.name))
+
+
+def _search_statement(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool = False):
     """Pick the (at most `limit`) matching persons first, then join addresses and householders for
     those few only: the joins never run over every match of a short kana prefix."""
     order = ((P.status != "1"), P.kana_key, P.birth_date, P.atena_no)
-    picked = select(P.atena_no).select_from(P)
-    if q.addresses or q.name_or_address:
-        picked = picked.outerjoin(A, A.atena_no == P.atena_no)
-    picked = picked.where(*_conditions(q, can_unmask=can_unmask)).order_by(*order).limit(limit).subquery("picked")
+    picked = _picked(q, can_unmask=can_unmask, limit=limit, pg=pg)
     head = aliased(PersonRow, name="head")
     return (
         select(P.atena_no, P.name, P.name_kana, P.birth_date, P.sex, P.household_no, P.relationship,
@@ -249,7 +297,8 @@ def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: da
     if q.empty:
         raise InputError("検索する文字を入力してください（カナ・氏名・生年月日・住所・宛名番号）。")
     today = today or date.today()
-    stmt = _search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION), limit=limit)
+    stmt = _search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION), limit=limit,
+                             pg=db.dialect == "postgresql")
     with db.uow(actor.info) as uow:
         if uow.dialect == "postgresql":
             rows = uow.session.execute(_audited_pg_search(stmt, query)).all()

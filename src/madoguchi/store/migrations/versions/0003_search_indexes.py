@@ -11,12 +11,16 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
-# Prefix LIKE needs pattern operator classes unless the database collation is plain "C".
+# Kana and name searches use byte-order ("C") collation: one btree then serves both the prefix LIKE
+# and the ORDER BY ... LIMIT of the result list, whatever the database's own collation is.
 PG_INDEXES = (
-    ("ix_persons_kana_key_prefix", "persons (kana_key text_pattern_ops)"),
-    ("ix_persons_alias_kana_key_prefix", "persons (alias_kana_key text_pattern_ops)"),
-    ("ix_persons_alias_prefix", "persons (alias text_pattern_ops)"),
-    ("ix_persons_name_nospace_prefix", "persons ((replace(name, '\u3000', '')) text_pattern_ops)"),
+    ("ix_persons_kana_current", 'persons ((kana_key COLLATE "C"), birth_date, atena_no) WHERE status = \'1\''),
+    ("ix_persons_kana_all", 'persons ((kana_key COLLATE "C"), birth_date, atena_no)'),
+    ("ix_persons_alias_kana", 'persons ((alias_kana_key COLLATE "C"), birth_date, atena_no)'),
+    ("ix_persons_name_current",
+     'persons ((replace(name, \'\u3000\', \'\') COLLATE "C"), birth_date, atena_no) WHERE status = \'1\''),
+    ("ix_persons_name_all", 'persons ((replace(name, \'\u3000\', \'\') COLLATE "C"), birth_date, atena_no)'),
+    ("ix_persons_alias_name", 'persons ((alias COLLATE "C"), birth_date, atena_no)'),
     ("ix_persons_householder", "persons (household_no) WHERE is_householder"),
     ("ix_person_addresses_key_prefix", "person_addresses (address_key text_pattern_ops)"),
     ("ix_notice_reads_login", "notice_reads (login)"),
