@@ -91,7 +91,7 @@ def procedures_step(ctx: RunContext) -> dict:
 # Output steps in order. Printing adds its step here (forms, 手続き案内書, 交付請求書 → PDFs in out_dir);
 DEFAULT_OUTPUT_STEPS: tuple[OutputStep, ...] = (
     ("procedures", procedures_step),
-    ("outputs", _optional_service_step("madoguchi.services.output_step", "run_step")),
+    ("outputs", _optional_service_step("madoguchi.services.outputs", "run_step")),
 )
 
 
@@ -436,6 +436,12 @@ def check_expectations(expect: dict, summary: dict) -> dict:
         got = [s_["outcome"] for s_ in summary["steps"] if s_.get("step") == "identity"]
         if got != [expect["identity"]]:
             problems.append(f"本人確認の結果が {got}（期待 {expect['identity']}）です。")
+    cert = next((s_ for s_ in summary["steps"] if s_.get("step") == "certificates"), {})
+    for key, label in (("fee_total", "手数料合計"), ("lines", "請求件数"), ("copies", "通数"),
+                       ("refused", "交付制限"), ("rejected", "受付できなかった請求")):
+        want = (expect.get("certificates") or {}).get(key)
+        if want is not None and cert.get(key) != want:
+            problems.append(f"証明書の{label}が {cert.get(key)}（期待 {want}）です。")
     for line in expect.get("move_text") or []:
         if line not in summary["move_text"]:
             problems.append(f"異動内容に「{line}」がありません: {summary['move_text']}")
