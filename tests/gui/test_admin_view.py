@@ -386,7 +386,7 @@ def test_models_pass_modeltester(qtmodeltester, seeded, boss):
     terminals = TerminalsModel()
     terminals.set_rows(admin.list_terminals(seeded, boss))
     qtmodeltester.check(terminals)
-    assert terminals.index(0, 3).data() == "1 件"
+    assert terminals.index(0, 2).data() == "1 件"
     mapping = PrintMappingModel(admin.form_kinds(), ["P1", "P2"], TRAYS)
     mapping.set_settings(admin.list_terminals(seeded, boss)[0].print_settings)
     qtmodeltester.check(mapping)

@@ -169,7 +169,7 @@ class PermissionMatrixModel(QAbstractTableModel):
 
 
 class TerminalsModel(_Table):
-    HEADERS = ("端末名", "窓口番号", "説明", "帳票別の印刷設定", "最終接続")
+    HEADERS = ("端末名", "窓口番号", "帳票別の印刷設定", "説明")
 
     def terminal(self, row: int) -> TerminalInfo:
         return self._rows[row]
@@ -182,8 +182,7 @@ class TerminalsModel(_Table):
             return None
         t: TerminalInfo = self._rows[index.row()]
         forms = len((t.print_settings or {}).get("forms") or {})
-        return (t.name, t.counter_no, t.description, f"{forms} 件" if forms else "既定のみ",
-                local_time(t.last_seen))[index.column()]
+        return (t.name, t.counter_no, f"{forms} 件" if forms else "既定のみ", t.description)[index.column()]
 
 
 class PrintMappingModel(QAbstractTableModel):
