@@ -588,8 +588,10 @@ def run_step(ctx: Any) -> dict:
                                                  documents=list(pid.get("documents") or []),
                                                  stated=dict(pid.get("stated") or {}), subject="proxy",
                                                  case_id=ctx.case.id)
+            from madoguchi.domain.identity import OUTCOME_LABELS
             ctx.case = ctx.service.record_event(ctx.case.id, ctx.case.version, "identity",
-                                                f"代理人の本人確認（{rec.outcome}）", {"check_id": rec.id})
+                                                f"代理人の本人確認（{OUTCOME_LABELS.get(rec.outcome, rec.outcome)}）",
+                                                {"check_id": rec.id, "outcome": rec.outcome, "subject": "proxy"})
         default_subject = requester.atena_no or ctx.case.subject_atena_no
         entry: dict[str, Any] = {"requester_type": requester.type.value}
         try:
