@@ -235,3 +235,77 @@ def test_in_the_case_workspace_versions_stay_in_step(qtbot, fonts, any_db, scree
     finally:
         v.procedure_panel.wait_idle()
         postal.close()
+
+
+MINI = {"mini.yaml": """
+group: 試験
+questions:
+  - {id: inu_touroku_bi, text: 犬を登録した日, kind: date, about: household}
+  - {id: inu_tousuu, text: 飼っている犬の頭数, kind: number, about: household}
+  - {id: inu_mei, text: 犬の名前, kind: text, about: household}
+procedures:
+  - id: inu.touroku
+    name: 犬の登録
+    department: 環境課
+    counter: 2階 環境課
+    category: その他
+    scope: household
+    applies:
+      - when: string(q.inu_tousuu) == "2"  # celpy: int == null raises, so no plain comparison
+        reason: "犬を{q.inu_tousuu}頭飼っているため"
+    questions: [inu_touroku_bi, inu_tousuu, inu_mei]
+    guidance: {explain: [犬の登録を移します。]}
+    documents: [鑑札]
+    resident_text: 犬の登録をします。
+    forms: [generic]
+    tests:
+      - name: 犬あり
+        move: {type: move_in, date: 2025-05-01, members: {a: {birth: 1970-01-01}}}
+        answers: {new-A: {inu_tousuu: 2}}
+        listed: [new-A]
+      - name: 犬なし
+        move: {type: move_in, date: 2025-05-01, members: {a: {birth: 1970-01-01}}}
+        listed: []
+"""}
+
+
+def test_date_number_and_text_answers_typed_and_tabbed(case, qtbot, fonts):
+    from madoguchi.domain.procedures import parse_catalogue
+
+    cases, c = case
+    p = ProcedurePanel(ProcedureService(cases.db, TANAKA, catalogue=parse_catalogue(MINI)), c.id)
+    qtbot.addWidget(p)
+    p.resize(1100, 700)
+    show_active(qtbot, p)
+    idle(qtbot, p)
+    try:
+        assert p.listing.rows == []
+        day = p.question_widget("inu_touroku_bi", "new-A")
+        day.setFocus()
+        qtbot.waitUntil(day.hasFocus)
+        QTest.keyClicks(day, "2025-05-01")
+        QTest.keyClick(day, Qt.Key.Key_Tab)  # leaving the field answers it
+        idle(qtbot, p)
+        assert p.question_widget("inu_touroku_bi", "new-A").text() == "令和7年5月1日"
+        count = p.question_widget("inu_tousuu", "new-A")
+        assert count.hasFocus()  # Tab went on to the next question
+        QTest.keyClicks(count, "two")
+        QTest.keyClick(count, Qt.Key.Key_Tab)
+        idle(qtbot, p)
+        assert "数字（整数）を入力してください" in p.banner.text() and count.text() == ""
+        count.setFocus()
+        QTest.keyClicks(count, "2")
+        QTest.keyClick(count, Qt.Key.Key_Tab)
+        idle(qtbot, p)
+        assert not p.banner.isVisible()
+        row = p.listing.row("inu.touroku", "new-A")
+        assert row is not None and row.reason_text == "犬を2頭飼っているため"
+        name = p.question_widget("inu_mei", "new-A")
+        QTest.keyClicks(name, "pochi")
+        QTest.keyClick(name, Qt.Key.Key_Return)
+        idle(qtbot, p)
+        with cases.db.session() as s:
+            stored = dict(s.execute(select(AnswerRow.question_id, AnswerRow.value)).all())
+        assert stored == {"inu_touroku_bi": "2025-05-01", "inu_tousuu": 2, "inu_mei": "pochi"}
+    finally:
+        p.wait_idle()

@@ -454,6 +454,7 @@ class ProcedurePanel(QWidget):
                     self._show(self.listing)  # undo what the widgets already show
             else:
                 self.status.setText("")
+                QTimer.singleShot(0, self._next)  # the queue goes on
                 raise error  # type: ignore[misc] - a defect: the crash handler reports it
             self.failed.emit(self.banner.text())
         self.status.setText(f"更新済み（{self.last_seconds * 1000:.0f} ms）" if not self._queue else "更新中…")
@@ -605,6 +606,7 @@ class ProcedurePanel(QWidget):
                 form.addSpacing(6)
                 self._question_widgets[(q.question_id, q.subject)] = w
             self.questions_layout.addWidget(box)
+            box.show()  # now, not on the next event loop turn: a Tab pressed at once must find it
         if not listing.questions:
             none = QLabel("いま確認する事項はありません。" if not listing.message else "")
             self.questions_layout.addWidget(none)
