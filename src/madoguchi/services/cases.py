@@ -245,6 +245,13 @@ def _flush(s: Session, row: CaseRow) -> None:
         raise StaleWrite(_stale_message(s, fresh) if fresh else "この対応は削除されました。") from None
 
 
+# Public names for services that write to a case inside their own unit of work
+# (procedures, outputs): check holder/version, then bump version + events in one step.
+load_for_write = _load_for_write
+bump_case = _bump
+case_info = _info
+
+
 class CaseService:
     """The case use cases for one logged-in actor on one terminal."""
 
