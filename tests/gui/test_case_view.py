@@ -346,3 +346,34 @@ def test_case_list_model_passes_model_tester(terminals, qtmodeltester):
     model.set_cases(t1.list_open_cases())
     qtmodeltester.check(model)
     assert model.rowCount() == 2
+
+
+def test_clerk_roles_on_postgresql_do_the_whole_hand_over(pg_staff):
+    """Not the superuser: two real clerk login roles (RLS, grants) as two terminals."""
+    from dataclasses import replace
+
+    from madoguchi.errors import StaleWrite
+    from madoguchi.services.cases import CaseListener, household_states
+    from move_samples import split_and_join
+
+    base, make = pg_staff
+    case_runner.seed_fixture(base, case_runner.load_case_file(FIXTURE))
+    db_a, a = make("case_a", ["clerk"])
+    db_b, b = make("case_b", ["clerk"])
+    a, b = replace(a, terminal="T01"), replace(b, terminal="T07")
+    t1, t2 = CaseService(db_a, a), CaseService(db_b, b)
+    listener = CaseListener(db_b)
+    try:
+        members, before = household_states(db_a, ["100003"])
+        assert [p.member_key for p in before[0].placements] == ["100001", "100002", "100003"]
+        c = t1.open_case(purpose="転居")
+        c, _ = t1.save_move(c.id, c.version, split_and_join(), TODAY)
+        c = t1.add_memo(c.id, c.version, "窓口1で受付")
+        t2.take_over(c.id)
+        with pytest.raises(StaleWrite, match=f"{b.display_name}（端末T07）に引き継がれました"):
+            t1.add_memo(c.id, c.version, "古い画面から")
+        got = listener.poll(timeout=2.0)
+        assert {g["kind"] for g in got} >= {"open", "move", "memo", "take_over"}
+        assert [e.kind for e in t2.timeline(c.id)] == ["open", "move", "memo", "take_over"]
+    finally:
+        listener.close()
