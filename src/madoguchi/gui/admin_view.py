@@ -435,6 +435,7 @@ class TerminalsPage(_Page):
         split.addWidget(editor)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        split.setSizes([420, 780])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
         self.new_terminal()
