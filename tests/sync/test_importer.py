@@ -349,3 +349,27 @@ def test_parallel_parsing_gives_the_same_result(pg_db, tmp_path, workers):
     names = dict(rows(pg_db, "SELECT atena_no, name FROM persons"))
     assert names["A003"] == YOSHIDA and len(names) == 4
     assert rows(pg_db, "SELECT COUNT(*) FROM qualifications") == [(3,)]
+
+
+def test_chunks_never_split_a_quoted_field(tmp_path):
+    from madoguchi.sync.importer import _chunks
+    from madoguchi.sync.mapping import default_mapping
+    from madoguchi.sync.reader import FileReader
+
+    res = base_residents() * 20
+    for n, r in enumerate(res):
+        r = res[n] = dict(r, atena_no=f"B{n:04d}")
+        if n % 7 == 0:
+            r["moved_in_from"] = "旭川市\n" * 30 + "\"1条\""
+    path = tmp_path / "residents.csv"
+    write_csv(path, "residents", res)
+    fm = default_mapping().files["residents"]
+    header, data_start = FileReader(path, fm, print).read_header()
+    chunks = _chunks(path, data_start, 40, 1, True)
+    assert len(chunks) > 10
+    seen, issues = [], []
+    for start, end, base in chunks:
+        reader = FileReader(path, fm, issues.append, start=start, end=end, line_base=base, header=header)
+        seen += [(line, v[0]) for line, _raw, v in reader]
+    whole = [(line, v[0]) for line, _raw, v in FileReader(path, fm, issues.append)]
+    assert not issues and seen == whole and len(whole) == len(res)

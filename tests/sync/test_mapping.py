@@ -167,3 +167,17 @@ def test_max_length_override(any_db, tmp_path):
     r = import_export(any_db, folder, mapping, today=TODAY)
     assert sorted((i.line, i.column) for i in r.issues) == [(n, "name") for n in range(2, 7)]
     assert all("4文字を超えています（5文字）" in i.reason for i in r.issues)
+
+
+def test_csv_without_header_by_column_number(any_db, tmp_path):
+    folder = write_export(tmp_path / "e")
+    path = folder / "residents.csv"
+    path.write_bytes(path.read_bytes().split(b"\r\n", 1)[1])  # drop the header line
+    write_manifest(folder, {"residents.csv": 5, "qualifications.csv": 3, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1})
+    from kikan_fixtures import COLUMNS
+    columns = {name: str(n) for n, name in enumerate(COLUMNS["residents"], 1)}
+    mapping = parse_mapping({"files": {"residents": {"header": False, "columns": columns}}})
+    r = import_export(any_db, folder, mapping, today=TODAY)
+    assert r.outcome == "ok" and not r.issues
+    assert rows(any_db, "SELECT name FROM persons WHERE atena_no = 'A002'") == [("山田\u3000花子",)]
