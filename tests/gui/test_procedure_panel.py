@@ -231,6 +231,18 @@ def test_in_the_case_workspace_versions_stay_in_step(qtbot, fonts, any_db, scree
         assert not v.banner.isVisible() and v.memo_edit.toPlainText() == ""
         kinds = [e.kind for e in cases.timeline(c.id)]
         assert kinds[-3:] == ["procedure", "answer", "memo"]
+        idle(qtbot, p)  # the memo made a new version: listed again, nothing to store
+        assert p.listing.case.version == v.case.version and not p.listing.saved
+        assert p.listing.row("juki.setai_henko", "H002") is not None
+        # the move changes in the workspace (the daughter no longer moves): the list follows
+        move = split_and_join()
+        move.members["100003"].moving = False
+        move.after[0].placements.append(move.after[1].placements.pop())
+        v._set_move(move)  # noqa: SLF001 - as the grid would after an edit
+        v._move_edited("structure")  # noqa: SLF001
+        v.flush()
+        qtbot.waitUntil(lambda: p.listing.case.version == v.case.version and not p.busy, timeout=15000)
+        assert p.listing.row("juki.setai_henko", "H002") is None
         shot(v, screens, "case_view_procedures_tab")
     finally:
         v.procedure_panel.wait_idle()

@@ -813,8 +813,8 @@ class ProcedurePanel(QWidget):
 def attach(view: QWidget) -> ProcedurePanel:
     """Put the panel into a CaseView as the tab 「手続き」 and keep the two in step.
 
-    The panel writes with the workspace's current version and hands the new version back; the
-    workspace's move saves re-list the procedures.
+    The panel writes with the workspace's current version and hands the new version back; any
+    other change of the case (a move saved, a reload) re-lists the procedures.
     """
     from madoguchi.gui.case_view import CaseView
 
@@ -827,7 +827,12 @@ def attach(view: QWidget) -> ProcedurePanel:
             view._show_case()  # noqa: SLF001 - the workspace's own header refresh
             view._refresh_lists()  # noqa: SLF001
 
+    def changed(info: CaseInfo) -> None:
+        # any newer version than the one listed (move saved, reload, another terminal): list again
+        if panel.listing is None or info.version != panel.listing.case.version:
+            panel.refresh()
+
     panel.saved.connect(adopt)
-    view.saved.connect(lambda _info: panel.refresh())
+    view.case_changed.connect(changed)
     view.tabs.addTab(panel, "手続き(&J)")
     return panel
