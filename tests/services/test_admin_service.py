@@ -314,3 +314,10 @@ def test_server_gone_is_a_japanese_connection_error():
                 call()
     finally:
         db.dispose()
+
+
+def test_action_labels_for_the_log():
+    assert admin.action_label("staff.add") == "職員の登録"
+    assert admin.action_label("case.memo") == "対応（メモ）"
+    assert admin.action_label("case.something_new") == "対応（something_new）"
+    assert admin.action_label("unknown.action") == "unknown.action"

@@ -39,6 +39,7 @@ ACTION_LABELS = {
     "person.unmask": "支援措置対象者の住所表示",
     "case.open": "対応の開始",
     "case.take_over": "対応の引継ぎ",
+    "certificate.refused": "証明書交付の拒否",
     "identity.check": "本人確認",
     "identity.attach": "本人確認の記録",
     "notice.post": "お知らせの投稿",
@@ -62,7 +63,13 @@ ACTION_LABELS = {
 
 
 def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    if action.startswith("case."):  # case.<event kind>, labelled as the case screen labels its events
+        from madoguchi.services.cases import EVENT_LABELS
+        kind = action.removeprefix("case.")
+        return f"対応（{EVENT_LABELS.get(kind, kind)}）"
+    return action
 
 
 def can_open(actor: Actor) -> bool:
