@@ -157,14 +157,16 @@ def test_answering_relists_at_once(panel, qtbot, case, screens):
     shot(panel, screens, "procedure_panel")
 
 
-def test_add_by_hand_through_the_picker(panel, qtbot, case):
+def test_add_by_hand_through_the_picker(panel, qtbot, case, screens):
     go_to(qtbot, panel, "senkyo.annai", "new-1")
     seen = {}
 
     def use_picker():
         picker = panel.picker
         assert picker is not None and picker.search.hasFocus()  # type straight away
-        QTest.keyClicks(picker.search, "inkan.tou")
+        QTest.keyClicks(picker.search, "inkan")
+        shot(picker, screens, "procedure_picker")
+        QTest.keyClicks(picker.search, ".tou")
         seen["count"] = picker.list.count()
         seen["subject"] = picker.subject.currentText()
         QTest.keyClick(picker.search, Qt.Key.Key_Return)
@@ -319,5 +321,23 @@ def test_date_number_and_text_answers_typed_and_tabbed(case, qtbot, fonts):
         with cases.db.session() as s:
             stored = dict(s.execute(select(AnswerRow.question_id, AnswerRow.value)).all())
         assert stored == {"inu_touroku_bi": "2025-05-01", "inu_tousuu": 2, "inu_mei": "pochi"}
+    finally:
+        p.wait_idle()
+
+
+def test_case_without_move_says_so(sqlite_db, qtbot, fonts):
+    with sqlite_db.session() as s:
+        s.add(Staff(login="tanaka", display_name="田中　窓口"))
+        s.commit()
+    c = CaseService(sqlite_db, TANAKA).open_case(purpose="証明書")
+    p = ProcedurePanel(ProcedureService(sqlite_db, TANAKA), c.id)
+    qtbot.addWidget(p)
+    show_active(qtbot, p)
+    idle(qtbot, p)
+    try:
+        assert p.tree.topLevelItem(0).text(COL_NAME).startswith("異動がまだ入力されていません")
+        assert not p.add_button.isEnabled() and not p.remove_button.isEnabled()
+        QTest.keyClick(p.tree, Qt.Key.Key_Insert)  # nothing to add to: no picker
+        assert p.picker is None
     finally:
         p.wait_idle()
