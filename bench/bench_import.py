@@ -39,6 +39,7 @@ def child(url: str, folder: str) -> None:
     r = import_export(db, folder, actor="bench", today=TODAY)
     secs = time.perf_counter() - t
     print(json.dumps({"seconds": secs, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "workers_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                       "outcome": r.outcome, "persons": r.changes["persons"],
                       "rows": {k: c["rows"] for k, c in r.counts.items()}}))
 
@@ -77,8 +78,11 @@ def main() -> None:
     ap.add_argument("--million", action="store_true", help="1,000,000 residents instead of 20,000")
     ap.add_argument("--residents", type=int, default=20_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/madoguchi-bench"))
+    ap.add_argument("--workers", type=int, help="parsing processes (default: automatic)")
     ap.add_argument("--child", nargs=2, metavar=("URL", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.workers:
+        os.environ["MADOGUCHI_IMPORT_WORKERS"] = str(args.workers)
     if args.child:
         child(*args.child)
         return
@@ -108,10 +112,10 @@ def main() -> None:
     finally:
         pgtools.drop_database(name)
     print(f"rows: {first['rows']}")
-    print(f"first load  : {first['seconds']:8.2f} s  peak RSS {first['maxrss_kb'] / 1024:7.1f} MB  "
-          f"({first['outcome']}, new {first['persons']['new']:,})")
-    print(f"second load : {second['seconds']:8.2f} s  peak RSS {second['maxrss_kb'] / 1024:7.1f} MB  "
-          f"({second['outcome']})")
+    for label, r in (("first load ", first), ("second load", second)):
+        print(f"{label} : {r['seconds']:8.2f} s  peak RSS {r['maxrss_kb'] / 1024:7.1f} MB "
+              f"(parse workers {r['workers_maxrss_kb'] / 1024:.1f} MB each)  {r['outcome']}, "
+              f"new {r['persons']['new']:,}")
     print(f"psql \\copy  : {raw:8.2f} s")
     print(f"ratio first/raw = {first['seconds'] / raw:.2f}x, second/raw = {second['seconds'] / raw:.2f}x "
           "(goal ≤ 2x)")
