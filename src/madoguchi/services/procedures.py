@@ -32,7 +32,7 @@ from madoguchi.domain.procedures.facts import MoveFacts
 from madoguchi.domain.wareki import format_wareki, parse_date
 from madoguchi.errors import InputError
 from madoguchi.services import procedure_catalogue
-from madoguchi.services.cases import WRITE_PERMISSION, CaseInfo, _info, _load_for_write, touch_case
+from madoguchi.services.cases import WRITE_PERMISSION, CaseInfo, case_info, load_for_write, touch_case
 from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
 from madoguchi.store.models import AnswerRow, CaseRow, MoveEntryRow, SelectedProcedure
@@ -274,7 +274,7 @@ class ProcedureService:
             s = uow.session
             st = self._state(s, case_id)
             if st.move is None:
-                return ProcedureListing(_info(s, st.row), message="異動がまだ入力されていません。"
+                return ProcedureListing(case_info(s, st.row), message="異動がまだ入力されていません。"
                                         "異動を入力すると、必要な手続きがここに表示されます。")
             ev = evaluate_move(st.move, st.answers, self.catalogue)
             selection = merge_selection(self._previous(st, ev.facts), ev.listed)
@@ -282,7 +282,7 @@ class ProcedureService:
             if pending and save:
                 row = self._save_selection(s, st, selection, st.row.version)
                 view = self._view(s, st, ev, selection, True)
-                view = replace(view, case=_info(s, row))
+                view = replace(view, case=case_info(s, row))
             else:
                 view = self._view(s, st, ev, selection, False)
                 if pending:
@@ -297,10 +297,10 @@ class ProcedureService:
         self.actor.require(WRITE_PERMISSION)
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            row = _load_for_write(s, self.actor, case_id, listing.case.version)
+            row = load_for_write(s, self.actor, case_id, listing.case.version)
             st = self._state(s, case_id, row)
             row = self._save_selection(s, st, list(listing.pending), listing.case.version)
-            info = _info(s, row)
+            info = case_info(s, row)
             uow.commit()
         return replace(listing, case=info, saved=True, pending=())
 
@@ -422,7 +422,7 @@ class ProcedureService:
         self.actor.require(WRITE_PERMISSION)
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            row = _load_for_write(s, self.actor, case_id, version)
+            row = load_for_write(s, self.actor, case_id, version)
             st = self._state(s, case_id, row)
             if st.move is None:
                 raise InputError("異動がまだ入力されていません。先に異動を入力してください。")
@@ -547,7 +547,7 @@ class ProcedureService:
         questions = tuple(QuestionItem(q.question_id, q.subject, q.household_key, q.member_name, q.text, q.kind,
                                        q.choices, q.answer, q.help,
                                        tuple(names.get(d, d) for d in q.decides)) for q in ev.questions)
-        return ProcedureListing(_info(s, st.row), tuple(groups), questions, self._subjects(move, facts),
+        return ProcedureListing(case_info(s, st.row), tuple(groups), questions, self._subjects(move, facts),
                                 saved=saved)
 
     @staticmethod
