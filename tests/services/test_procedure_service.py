@@ -264,3 +264,29 @@ def test_missing_definition_folder_is_a_japanese_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="YAML ファイルがありません"):
         procedure_catalogue.load(tmp_path / "empty")
+
+
+def test_clerk_login_role_on_postgresql(pg_db):
+    """With a real clerk's database role (grants, RLS): every procedure write is allowed."""
+    import secrets
+
+    from residents_seed import drop_test_roles, make_actor
+
+    login = f"proc_{secrets.token_hex(3)}"
+    db, clerk = make_actor(pg_db, login, ["clerk"])
+    try:
+        cases, svc = CaseService(db, clerk), ProcedureService(db, clerk)
+        c = cases.open_case(purpose="転入")
+        c, _ = cases.save_move(c.id, c.version, move_in_family(), TODAY)
+        v = svc.listing(c.id)
+        v = svc.answer(c.id, v.case.version, "shakai_hoken", "new-1", False)
+        v = svc.add_manual(c.id, v.case.version, "inkan.touroku", "new-1")
+        v = svc.remove(c.id, v.case.version, "inkan.touroku", "new-1", "不要")  # a DELETE
+        v = svc.remove(c.id, v.case.version, "suidou.kaishi_chuushi", "new-A", "電話で手続き済み")
+        v = svc.set_progress(c.id, v.case.version, "juki.tennyu", "new-A", "done")
+        v = svc.answer(c.id, v.case.version, "shakai_hoken", "new-1", None)  # a DELETE of the answer
+        assert v.row("kokuho.shutoku", "new-1") is None and v.row("juki.tennyu", "new-A").progress == "done"
+        assert not v.row("suidou.kaishi_chuushi", "new-A").selected
+    finally:
+        db.dispose()
+        drop_test_roles([login])
