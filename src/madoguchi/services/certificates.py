@@ -540,6 +540,45 @@ class CertificateService:
         return pdf
 
 
+@dataclass(frozen=True)
+class RecordedForm:
+    """A rendered 交付請求書, recorded in case_outputs (print state via OutputService.mark_printed)."""
+
+    case: CaseInfo
+    output_id: int
+    request_no: int
+    title: str
+    pdf: bytes = field(repr=False)
+
+
+def record_request_form(svc: CertificateService, case_id: int, version: int,
+                        request_no: int | None = None) -> RecordedForm:
+    """Render the 交付請求書 and record it as an output of the case (kind ``koufu_seikyu``), so the
+    outputs service's print-state bookkeeping (mark_printed / mark_failed) applies to it too."""
+    import hashlib
+
+    from madoguchi.store.models import OutputRow
+
+    nos = svc.request_numbers(case_id)
+    no = request_no if request_no is not None else (nos[-1] if nos else None)
+    pdf = svc.render_request_form(case_id, no)
+    assert no is not None  # noqa: S101 - render_request_form raised otherwise
+    title = f"{FORM_TITLE}（請求{no}）"
+    now = svc.clock()
+    with svc.db.uow(svc.actor.info) as uow:
+        s = uow.session
+        row = OutputRow(case_id=case_id, kind=FORM_KIND, title=title, sha256=hashlib.sha256(pdf).hexdigest(),
+                        state="rendered", message="", at=now)
+        s.add(row)
+        s.flush()
+        case = touch_case(s, svc.actor, case_id, version, "output", f"帳票を作成（{title}）",
+                          {"action": "render", "outputs": [row.id], "titles": [title]}, now=now)
+        info = _info(s, case)
+        out_id = row.id
+        uow.commit()
+    return RecordedForm(info, out_id, no, title, pdf)
+
+
 # --- case runner step -------------------------------------------------------------------------------
 
 
@@ -624,5 +663,5 @@ def run_step(ctx: Any) -> dict:
             "rejected": sum(1 for e in results if e.get("errors"))}
 
 
-__all__ = ["CertificateService", "LineInput", "RefusedLine", "RequestRefused", "RequestResult", "Requester",
+__all__ = ["CertificateService", "LineInput", "RecordedForm", "RefusedLine", "record_request_form", "RequestRefused", "RequestResult", "Requester",
            "StoredLine", "load_shipped_catalogue", "reading", "run_step", "search_kinds"]

@@ -1,0 +1,215 @@
+"""「証明書」 tab: kinds picked by keyboard, copies and options, fee total, refusal banner, 交付請求書."""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QCheckBox
+from residents_seed import make_actor
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import shot  # noqa: E402
+from test_move_grid import show_active, type_text  # noqa: E402
+
+from madoguchi.domain.certificates import RequesterType  # noqa: E402
+from madoguchi.gui.certificate_panel import COL_FEE, COL_OPTIONS, CertificatePanel  # noqa: E402
+from madoguchi.services import identity  # noqa: E402
+from madoguchi.services.cases import CaseService  # noqa: E402
+from madoguchi.services.certificates import CertificateService  # noqa: E402
+from madoguchi.store.models import AuditEvent, CertificateRequestRow, OutputRow  # noqa: E402
+
+
+@pytest.fixture
+def cert_actor(seeded):
+    _db, actor = make_actor(seeded, "cert_gui", ["clerk", "cert"])
+    return actor
+
+
+@pytest.fixture
+def case(seeded, cert_actor):
+    cases = CaseService(seeded, cert_actor)
+    c = cases.open_case(purpose="証明書", subject_atena_no="1001", visitor={"name": "山田　太郎"})
+    identity.record_identity_check(seeded, cert_actor, atena_no="1001", documents=["mynumber_card"],
+                                   stated={"name": "山田太郎", "birth_date": date(1980, 12, 26)}, case_id=c.id)
+    return cases, cases.get_case(c.id)
+
+
+@pytest.fixture
+def panel(seeded, cert_actor, case, qtbot, fonts):
+    _cases, c = case
+    p = CertificatePanel(CertificateService(seeded, cert_actor), c.id)
+    qtbot.addWidget(p)
+    p.resize(1280, 800)
+    show_active(qtbot, p)
+    return p
+
+
+def type_and_enter(qtbot, p: CertificatePanel, text: str) -> None:
+    p.search.setFocus()
+    qtbot.waitUntil(p.search.hasFocus)
+    type_text(p.search, text)
+    QTest.keyClick(p.search, Qt.Key.Key_Return)
+
+
+def test_keyboard_kinds_copies_options_and_total(panel, qtbot, seeded, case, screens):
+    cases, c = case
+    assert panel.matches.count() == 60
+    assert panel.identity_label.text() == "本人確認：済み"
+    type_and_enter(qtbot, panel, "じゅうみんひょう")
+    assert [x.kind.id for x in panel.lines] == ["juminhyo.zenbu"]
+    assert panel.search.text() == "" and panel.search.hasFocus()  # ready for the next kind
+    assert panel.total.text() == "合計 1件 1通　300円"
+    # ↓ walks the matches: the second 住民票 kind is 住民票の写し（一部）
+    type_text(panel.search, "住民票")
+    QTest.keyClick(panel.search, Qt.Key.Key_Down)
+    QTest.keyClick(panel.search, Qt.Key.Key_Return)
+    type_and_enter(qtbot, panel, "しょとく")
+    assert [x.kind.id for x in panel.lines] == ["juminhyo.zenbu", "juminhyo.ichibu", "zei.shotoku"]
+    # copies typed into the spin box of the first line
+    spin = panel.table.cellWidget(0, 2)
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "3")
+    assert panel.lines[0].copies == 3
+    assert panel.table.item(0, COL_FEE).text() == "900円"
+    assert panel.total.text() == "合計 3件 5通　1,500円"
+    # options of the first line: check boxes as the catalogue says; the 所得証明書 needs its 年度
+    panel.table.setCurrentCell(0, 0)
+    honseki = panel.option_widgets["honseki"]
+    assert isinstance(honseki, QCheckBox) and "本籍" in honseki.text()
+    honseki.setChecked(True)
+    assert panel.table.item(0, COL_OPTIONS).text() == "本籍・筆頭者の記載"
+    panel.table.setCurrentCell(2, 0)
+    panel.purpose.setText("住宅ローンの申込み")
+    assert not panel.submit()
+    assert panel.banner.isVisible() and "「所得証明書」の年度を入力してください。" in panel.banner.text()
+    type_text(panel.option_widgets["fiscal_year"], "令和7年度")
+    # the second line is removed with Delete
+    panel.table.setFocus()
+    panel.table.setCurrentCell(1, 0)
+    QTest.keyClick(panel.table, Qt.Key.Key_Delete)
+    assert [x.kind.id for x in panel.lines] == ["juminhyo.zenbu", "zei.shotoku"]
+    assert panel.total.text() == "合計 2件 4通　1,200円"
+    qtbot.wait(50)  # the options' widgets are shown by a queued call
+    shot(panel, screens, "certificate_panel_draft")
+    QTest.keyClick(panel.purpose, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert not panel.banner.isVisible(), panel.banner.text()
+    assert panel.lines == [] and "請求1を登録しました" in panel.status.text()
+    assert panel.stored.topLevelItemCount() == 2 and "1,200円" in panel.stored_total.text()
+    with seeded.session() as s:
+        rows = s.scalars(select(CertificateRequestRow)).all()
+    assert [(r.kind_id, r.copies, r.fee) for r in rows] == [("juminhyo.zenbu", 3, 900), ("zei.shotoku", 1, 300)]
+    assert rows[0].options["honseki"] is True
+    assert panel.case.version > c.version
+
+    # 交付請求書: rendered, recorded as an output, "printed" through QPrinter into a PDF file
+    shown = []
+    panel.show_form = shown.append
+    form = panel.print_form()
+    assert form is not None and shown == [form]
+    text = "".join(pg.extract_text() for pg in PdfReader(io.BytesIO(form.pdf)).pages).replace(" ", "")
+    assert "住民票の写し（世帯全員）" in text and "1,200円" in text and "3通" in text
+    panel._show_form(form)  # noqa: SLF001 - the real dialog
+    dlg = panel.preview
+    qtbot.addWidget(dlg)
+    dlg.output_file = screens.parent / "certificate_panel_print.pdf"
+    assert dlg.print_()
+    assert dlg.output_file.stat().st_size > 1000
+    with seeded.session() as s:
+        out = s.scalars(select(OutputRow).where(OutputRow.case_id == c.id)).all()
+    assert [(o.kind, o.state) for o in out] == [("koufu_seikyu", "printed")]
+    assert [e.kind for e in cases.timeline(c.id)][-2:] == ["output", "output"]
+    dlg.close()
+    shot(panel, screens, "certificate_panel")
+
+
+def test_protected_person_shows_the_refusal_banner(panel, qtbot, seeded):
+    # 山田秘子 (1006, 支援措置) is not in the household; her 宛名番号 is typed in by a third party.
+    panel.set_requester_type(RequesterType.THIRD_PARTY)
+    panel.requester_name.setText("債権者　株式会社")
+    panel.third_reason.setText("債権回収")
+    panel.purpose.setText("債権回収")
+    type_and_enter(qtbot, panel, "住民票の写し（一部）")
+    panel.lines[0].subject = "1006"
+    type_and_enter(qtbot, panel, "戸籍全部")
+    panel.lines[1].subject = "1001"
+    panel.lines[1].options.update({"koseki_honseki": "深川市", "hittousha": "山田太郎"})
+    assert panel.submit()
+    assert panel.refusal.isVisible()
+    assert panel.refusal.text().startswith("交付制限対象です（担当者確認）")
+    assert "99番地" not in panel.refusal.text()
+    # the stopped line stays on screen, the other was stored
+    assert [x.kind.id for x in panel.lines] == ["juminhyo.ichibu"]
+    assert panel.stored.topLevelItemCount() == 1
+    with seeded.session() as s:
+        assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.refused")).all()) == 1
+    # again with only the stopped line: nothing stored, the banner stays
+    assert not panel.submit()
+    assert panel.refusal.isVisible() and panel.stored.topLevelItemCount() == 1
+    with seeded.session() as s:
+        assert len(s.scalars(select(CertificateRequestRow)).all()) == 1
+
+
+def test_proxy_without_letter_and_cancel(panel, qtbot, seeded):
+    panel.set_requester_type(RequesterType.PROXY)
+    assert not panel.letter.isChecked() and panel.letter.isEnabled()
+    assert "代理人の本人確認がまだです" in panel.identity_label.text()
+    panel.requester_name.setText("代理　一郎")
+    panel.purpose.setText("年金")
+    type_and_enter(qtbot, panel, "いんかん")
+    assert not panel.submit()
+    assert "代理人による請求には委任状が必要です。" in panel.banner.text()
+    assert len(panel.lines) == 1  # the draft stays
+    panel.set_requester_type(RequesterType.SELF)
+    assert panel.submit() and panel.stored.topLevelItemCount() == 1
+    panel.stored.setCurrentItem(panel.stored.topLevelItem(0))
+    panel.cancel_selected()
+    assert panel.stored.topLevelItem(0).text(6) == "取消" and "0円" in panel.stored_total.text()
+    assert not panel.print_button.isEnabled()
+
+
+def test_tab_in_the_case_workspace(qtbot, fonts, seeded, cert_actor, case, screens):
+    from madoguchi.gui.case_view import CaseView
+    from madoguchi.services.addresses import CityAddressBook, PostalBook
+
+    cases, c = case
+    postal = PostalBook()
+    v = CaseView(CaseService(seeded, cert_actor), c.id, city=CityAddressBook(seeded), postal=postal)
+    qtbot.addWidget(v)
+    v.resize(1500, 860)
+    show_active(qtbot, v)
+    try:
+        p = v.certificate_panel
+        idx = v.tabs.indexOf(p)
+        assert v.tabs.tabText(idx) == "証明書(&C)"
+        v.tabs.setCurrentIndex(idx)
+        p.purpose.setText("勤務先へ提出")
+        type_and_enter(qtbot, p, "じゅうみんひょう")
+        assert p.submit()
+        assert v.case.version == p.case.version  # the workspace adopted the new version
+        v.memo_edit.setPlainText("住民票を交付")
+        v.add_memo()
+        assert not v.banner.isVisible()
+        type_and_enter(qtbot, p, "いんかん")
+        assert p.submit() and p.stored.topLevelItemCount() == 2
+        qtbot.wait(50)
+        shot(v, screens, "case_view_certificates_tab")
+    finally:
+        postal.close()
+    # A clerk without the right gets no tab.
+    _db, plain = make_actor(seeded, "clerk_nocert", ["clerk"])
+    postal = PostalBook()
+    try:
+        v2 = CaseView(CaseService(seeded, plain), c.id, city=CityAddressBook(seeded), postal=postal)
+        qtbot.addWidget(v2)
+        assert v2.certificate_panel is None
+    finally:
+        postal.close()
