@@ -173,6 +173,8 @@ class CaseView(QWidget):
         self._refresh_lists()
         from madoguchi.gui.procedure_panel import attach
         self.procedure_panel = attach(self)
+        from madoguchi.gui.certificate_panel import attach as attach_certificates
+        self.certificate_panel = attach_certificates(self)  # None without 「証明書の交付請求」
 
     # --- display -------------------------------------------------------------------------------
 
