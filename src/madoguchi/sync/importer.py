@@ -695,7 +695,7 @@ class _Load:
     def finish(self, outcome: str, message: str, changes: dict) -> None:
         self.conn.execute(update(ImportRun).where(ImportRun.id == self.run_id).values(
             outcome=outcome, message=message, finished_at=datetime.now(timezone.utc), counts=self.counts,
-            changes=changes, quarantined=len(self.issues)))
+            changes={**changes, "seconds": round(time.monotonic() - self.t0, 2)}, quarantined=len(self.issues)))
         self._write_issues()
 
     def _write_issues(self) -> None:
