@@ -247,3 +247,46 @@ def test_incremental_search_by_name_kana_and_group():
     assert [k.id for k in search_kinds(cat, "いんかん")][0] == "inkan.shoumei"
     assert search_kinds(cat, "ぜんぜんない") == []
     assert len(search_kinds(cat, "")) == 60
+
+
+def test_form_is_recorded_as_a_case_output_and_printed_state_kept(cert_clerk):
+    from madoguchi.services.certificates import record_request_form
+    from madoguchi.services.outputs import OutputService
+    from madoguchi.store.models import OutputRow
+
+    base, db, actor = cert_clerk
+    cases, case = _case(db, actor)
+    svc = CertificateService(db, actor)
+    res = svc.request(case.id, case.version, [LineInput("inkan.shoumei", "1001", 2)],
+                      Requester(RequesterType.SELF, atena_no="1001"), "車の購入")
+    form = record_request_form(svc, case.id, res.case.version)
+    assert form.request_no == 1 and form.title == "証明書交付請求書（請求1）"
+    assert "600円" in _pdf_text(form.pdf)
+    info = OutputService(db, actor).mark_printed(case.id, form.case.version, [form.output_id], printer="窓口3")
+    with base.session() as s:
+        out = s.scalars(select(OutputRow).where(OutputRow.case_id == case.id)).all()
+    assert [(o.kind, o.state) for o in out] == [("koufu_seikyu", "printed")]
+    assert [e.kind for e in cases.timeline(case.id)][-2:] == ["output", "output"]
+    assert info.version > form.case.version
+    with pytest.raises(StaleWrite):
+        record_request_form(svc, case.id, res.case.version)  # an old version
+
+
+def test_print_time_check_stops_a_person_restricted_since(cert_clerk):
+    from sqlalchemy import update
+
+    from madoguchi.store.models import PersonRow
+
+    base, db, actor = cert_clerk
+    _cases, case = _case(db, actor)
+    svc = CertificateService(db, actor)
+    svc.request(case.id, case.version, [LineInput("juminhyo.ichibu", "1002", 1)],
+                Requester(RequesterType.HOUSEHOLD, atena_no="1001"), "年金")
+    with base.session() as s:  # 支援措置 decided after the request (the next import brings it)
+        s.execute(update(PersonRow).where(PersonRow.atena_no == "1002").values(restricted=True))
+        s.commit()
+    with pytest.raises(InputError, match="交付制限対象です"):
+        svc.render_request_form(case.id)
+    with base.session() as s:
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.refused")).all()
+    assert len(ev) == 1 and '"at": "print"' in ev[0].detail and "1002" in ev[0].detail
