@@ -175,6 +175,8 @@ class CaseView(QWidget):
         self.procedure_panel = attach(self)
         from madoguchi.gui.certificate_panel import attach as attach_certificates
         self.certificate_panel = attach_certificates(self)  # None without 「証明書の交付請求」
+        from madoguchi.gui.output_preview import attach as attach_outputs
+        self.output_panel = attach_outputs(self)
 
     # --- display -------------------------------------------------------------------------------
 
