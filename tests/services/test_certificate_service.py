@@ -102,7 +102,8 @@ def test_request_form_pdf_lists_kinds_copies_and_total(cert_clerk):
     ], Requester(RequesterType.SELF, atena_no="1001", submit_to="勤務先"), "勤務先へ提出")
     text = _pdf_text(svc.render_request_form(case.id))
     for s in ("証明書交付請求書", "住民票の写し（世帯全員）", "戸籍全部事項証明書（謄本）", "2通", "1通",
-              "1,050円", "勤務先へ提出", "本籍・筆頭者の記載", "2種類", "山田太郎", res.case.case_no):
+              "1,050円", "勤務先へ提出", "本籍・筆頭者の記載", "2種類", "山田太郎", res.case.case_no,
+              "✓運転免許証", "3番窓口"):
         assert s in text, s
     # Training outputs carry the watermark.
     import dataclasses

@@ -46,6 +46,9 @@ STATUS_LABELS = {"requested": "請求中", "cancelled": "取消", "issued": "交
 FORM_KIND = "koufu_seikyu"
 FORM_TITLE = "証明書交付請求書"
 _JST = ZoneInfo("Asia/Tokyo")
+# Identity documents → the check boxes of the form's 本人確認 box (case.id_*).
+_DOC_FIELDS = {"mynumber_card": "id_mynumber_card", "driver_license": "id_license", "passport": "id_passport",
+               "residence_card": "id_residence_card", "special_permanent": "id_residence_card"}
 
 
 # --- catalogue ----------------------------------------------------------------------------------
@@ -521,11 +524,18 @@ class CertificateService:
             clerk = s.get(Staff, self.actor.login)
             relation = {"self": "本人", "household": "同一世帯", "proxy": "代理人"}.get(rt.value, "その他")
             visitor = dict(case.visitor or {})
+            counter = self.actor.counter_no or case.counter_no
+            docs = {d.get("code") for c in s.scalars(select(IdentityCheckRow).where(
+                IdentityCheckRow.id.in_(req.get("identity_check_ids") or []))) for d in (c.documents or [])}
+            shown = {f: True for code, f in _DOC_FIELDS.items() if code in docs}
+            if docs - set(_DOC_FIELDS):
+                shown["id_other"] = True
             pcase = PrintCase(today=self.clock().astimezone(_JST).date(), case_no=case.case_no,
                               clerk=clerk.display_name if clerk else self.actor.display_name,
-                              terminal=self.actor.terminal, counter=self.actor.counter_no or case.counter_no,
+                              terminal=self.actor.terminal, counter=f"{counter}番窓口" if counter else "",
                               notifier_name=dreq.requester_name or str(visitor.get("name", "")),
-                              notifier_relation=relation, notifier_phone=str(visitor.get("phone", "")))
+                              notifier_relation=relation, notifier_phone=str(visitor.get("phone", "")),
+                              extra=shown)
             mode = "training" if (self.actor.training or case.training) else "demo" if self.actor.demo else ""
             case_no = case.case_no
             pdf = None if check.refused else render_certificate_request(pcase, dreq, check, subjects,
