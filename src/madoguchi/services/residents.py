@@ -169,7 +169,7 @@ def parse_query(text: str) -> ParsedQuery:
         if any(ch.isdigit() for ch in token):
             q.addresses.append(address_key(raw))
             continue
-        if _ADDRESS_HINT.search(token) and not name_parts:
+        if _ADDRESS_HINT.search(token):
             q.name_or_address.append(raw)
             continue
         name_parts.append(raw)
@@ -191,17 +191,18 @@ def _name_expr(pg: bool):  # noqa: ANN202
     return _c(func.replace(P.name, FW_SPACE, ""), pg)
 
 
-def _conditions(q: ParsedQuery, *, can_unmask: bool, pg: bool = False, names: bool = True,
-                alias: bool = False) -> list[ColumnElement[bool]]:
-    """WHERE terms for a parsed query. names=False leaves out the kana/name terms (the caller adds
-    them per branch); alias=True matches 通称 (alias) instead of the registered name."""
+def _address_prefix(key: str, pg: bool) -> ColumnElement[bool]:
+    if not pg:
+        return A.address_key.like(_like_prefix(key), escape="\\")
+    # A byte-order range equals the prefix match and uses only leakproof operators (see 0003).
+    col = A.address_key.collate("C")
+    return and_(col >= key, col < key[:-1] + chr(ord(key[-1]) + 1)) if key else true()
+
+
+def _common_conditions(q: ParsedQuery, *, visible: ColumnElement[bool], pg: bool
+                       ) -> list[ColumnElement[bool]]:
+    """Terms every branch shares: dates, numbers, addresses, and extra surname-or-町字 words."""
     conds: list[ColumnElement[bool]] = []
-    if names and q.kana:
-        col = P.alias_kana_key if alias else P.kana_key
-        conds.append(_c(col, pg).like(_like_prefix(q.kana), escape="\\"))
-    if names and q.name:
-        expr = _c(P.alias, pg) if alias else _name_expr(pg)
-        conds.append(expr.like(_like_prefix(q.name), escape="\\"))
     for start, end in q.dates:
         conds.append(P.birth_date == start if start == end else P.birth_date.between(start, end))
     for digits, rng in q.numbers:
@@ -211,54 +212,75 @@ def _conditions(q: ParsedQuery, *, can_unmask: bool, pg: bool = False, names: bo
         if rng:
             alts.append(P.birth_date == rng[0])
         conds.append(or_(*alts))
-    # A restricted person is never found by where they live unless the actor may unmask.
-    visible = true() if can_unmask else A.restricted == false()
     for key in q.addresses:
-        conds.append(and_(A.address_key.like(_like_prefix(key), escape="\\"), visible))
-    for word in q.name_or_address:
+        conds.append(and_(_address_prefix(key, pg), visible))
+    for word in q.name_or_address[1:]:
         conds.append(or_(_name_expr(pg).like(_like_prefix(word), escape="\\"),
-                         and_(A.address_key.like(_like_prefix(address_key(word)), escape="\\"), visible)))
+                         and_(_address_prefix(address_key(word), pg), visible)))
     return conds
+
+
+def _variants(q: ParsedQuery, *, visible: ColumnElement[bool], pg: bool):  # noqa: ANN202
+    """Alternative ways a person may match, each with the index order that drives it:
+    registered name or 通称; for a word like 本町, surname or 町字. One branch per alternative."""
+    default = A.address_key.collate("C") if (pg and q.addresses) else _c(P.kana_key, pg)
+    variants: list[tuple[list[ColumnElement[bool]], object]] = []
+    if q.kana or q.name:
+        for alias in (False, True):
+            conds = []
+            if q.kana:
+                conds.append(_c(P.alias_kana_key if alias else P.kana_key, pg)
+                             .like(_like_prefix(q.kana), escape="\\"))
+            if q.name:
+                conds.append((_c(P.alias, pg) if alias else _name_expr(pg))
+                             .like(_like_prefix(q.name), escape="\\"))
+            key = _c(P.alias_kana_key if alias else P.kana_key, pg) if q.kana else \
+                (_c(P.alias, pg) if alias else _name_expr(pg))
+            variants.append((conds, key))
+    else:
+        variants.append(([], None))
+    if q.name_or_address:
+        word = q.name_or_address[0]
+        split = []
+        for conds, key in variants:
+            by_name = key if key is not None else _name_expr(pg)
+            by_address = key if key is not None else (A.address_key.collate("C") if pg else A.address_key)
+            split.append(([*conds, _name_expr(pg).like(_like_prefix(word), escape="\\")], by_name))
+            split.append(([*conds, _address_prefix(address_key(word), pg), visible], by_address))
+        variants = split
+    # Found by where they live (no name given): only who lives there now. Removed persons are
+    # rare at any address, and hunting for them would read every address in the range.
+    out = []
+    for i, (conds, key) in enumerate(variants):
+        # with a surname-or-町字 word, odd variants are the 町字 ones
+        by_address = bool(q.addresses) or (bool(q.name_or_address) and i % 2 == 1)
+        current_only = by_address and not (q.kana or q.name)
+        out.append((conds, key if key is not None else default, current_only))
+    return out
 
 
 def _picked(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool):
     """The atena_nos of at most `limit` matches, current residents first, then by kana.
 
-    PostgreSQL: current and removed residents (and 通称 matches) are separate branches, each read in
-    index order and cut at `limit`, so a short kana prefix over a million residents reads ~limit
-    index entries instead of sorting every match."""
+    Every alternative (see _variants) × current/removed residents is a branch read in the order of
+    the index that drives it and cut at `limit`; so a short kana prefix over a million residents
+    reads about `limit` index entries instead of sorting every match."""
+    # A restricted person is never found by where they live unless the actor may unmask.
+    visible = true() if can_unmask else A.restricted == false()
     join_addr = bool(q.addresses or q.name_or_address)
-
-    def base(*where: ColumnElement[bool]):  # noqa: ANN202
-        sel = select(P.atena_no, P.status, P.kana_key, P.birth_date).select_from(P)
-        if join_addr:
-            sel = sel.outerjoin(A, A.atena_no == P.atena_no)
-        return sel.where(*where)
-
-    if not pg:
-        rest = _conditions(q, can_unmask=can_unmask, names=False)
-        n = _n_names(q)
-        if n:  # kana/name terms come first in _conditions: registered name, or else 通称
-            own = _conditions(q, can_unmask=can_unmask)[:n]
-            alias = _conditions(q, can_unmask=can_unmask, alias=True)[:n]
-            rest.append(or_(and_(*own), and_(*alias)))
-        return (base(*rest).order_by(P.status != "1", P.kana_key, P.birth_date, P.atena_no).limit(limit)
-                .subquery("picked"))
-    key = _c(P.kana_key, True) if q.kana or not q.name else _name_expr(True)
-    order = (key, P.birth_date, P.atena_no)
-    branches = [base(*_conditions(q, can_unmask=can_unmask, pg=True), P.status == "1"),
-                base(*_conditions(q, can_unmask=can_unmask, pg=True), P.status != "1")]
-    if q.kana or q.name:
-        branches.append(base(*_conditions(q, can_unmask=can_unmask, pg=True, alias=True)))
-    parts = [select(*b.order_by(*order).limit(limit).subquery().c) for b in branches]
-    merged = union(*parts).subquery("merged")
+    common = _common_conditions(q, visible=visible, pg=pg)
+    parts = []
+    for conds, key, current_only in _variants(q, visible=visible, pg=pg):
+        for current in (True,) if current_only else (True, False):
+            sel = select(P.atena_no, P.status, P.kana_key, P.birth_date).select_from(P)
+            if join_addr:
+                sel = sel.outerjoin(A, A.atena_no == P.atena_no)
+            sel = sel.where(*common, *conds, (P.status == "1") if current else (P.status != "1"))
+            parts.append(select(*sel.order_by(key, P.birth_date, P.atena_no).limit(limit).subquery().c))
+    merged = (union(*parts) if len(parts) > 1 else parts[0]).subquery("merged")
     return (select(merged.c.atena_no)
             .order_by(merged.c.status != "1", merged.c.kana_key, merged.c.birth_date, merged.c.atena_no)
             .limit(limit).subquery("picked"))
-
-
-def _n_names(q: ParsedQuery) -> int:
-    return int(bool(q.kana)) + int(bool(q.name))
 
 
 def _search_statement(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool = False):

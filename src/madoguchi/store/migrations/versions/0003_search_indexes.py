@@ -15,14 +15,17 @@ depends_on = None
 # and the ORDER BY ... LIMIT of the result list, whatever the database's own collation is.
 PG_INDEXES = (
     ("ix_persons_kana_current", 'persons ((kana_key COLLATE "C"), birth_date, atena_no) WHERE status = \'1\''),
-    ("ix_persons_kana_all", 'persons ((kana_key COLLATE "C"), birth_date, atena_no)'),
+    ("ix_persons_kana_removed", 'persons ((kana_key COLLATE "C"), birth_date, atena_no) WHERE status <> \'1\''),
     ("ix_persons_alias_kana", 'persons ((alias_kana_key COLLATE "C"), birth_date, atena_no)'),
     ("ix_persons_name_current",
      'persons ((replace(name, \'\u3000\', \'\') COLLATE "C"), birth_date, atena_no) WHERE status = \'1\''),
-    ("ix_persons_name_all", 'persons ((replace(name, \'\u3000\', \'\') COLLATE "C"), birth_date, atena_no)'),
+    ("ix_persons_name_removed",
+     'persons ((replace(name, \'\u3000\', \'\') COLLATE "C"), birth_date, atena_no) WHERE status <> \'1\''),
     ("ix_persons_alias_name", 'persons ((alias COLLATE "C"), birth_date, atena_no)'),
     ("ix_persons_householder", "persons (household_no) WHERE is_householder"),
-    ("ix_person_addresses_key_prefix", "person_addresses (address_key text_pattern_ops)"),
+    # Searched with >= / < (leakproof), not LIKE: under row-level security a non-leakproof LIKE
+    # may not be used as an index condition, and would scan every address.
+    ("ix_person_addresses_key_prefix", 'person_addresses ((address_key COLLATE "C"))'),
     ("ix_notice_reads_login", "notice_reads (login)"),
 )
 
