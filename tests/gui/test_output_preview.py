@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "services"))
 from conftest import shot  # noqa: E402
 from test_move_grid import show_active  # noqa: E402
-from test_outputs_service import CLERK, FIXTURE, TODAY, _open_move, _text  # noqa: E402
+from test_outputs_service import CLERK, FIXTURE, SUPPORT, TODAY, _open_move, _text  # noqa: E402
 
 from madoguchi.gui.output_preview import OutputPreview  # noqa: E402
 from madoguchi.gui.printing import PrinterSetting, PrintSettings, page_images  # noqa: E402
@@ -195,3 +195,36 @@ def test_case_workspace_has_the_output_tab(db, qtbot, fonts, screens):
         v.procedure_panel.wait_idle()
     finally:
         postal.close()
+
+
+def _panel_for(db, qtbot, actor):
+    case = _open_move(db, ["600001"], "H600", "9番1号", actor=actor)
+    p = OutputPreview(OutputService(db, actor, today=TODAY), case.id, print_settings=SETTINGS)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    show_active(qtbot, p)
+    qtbot.waitUntil(lambda: bool(p.documents) and not p.busy, timeout=20000)
+    return p
+
+
+def test_protected_address_only_for_a_permitted_role_with_a_reason(db, qtbot, fonts, screens):
+    case_runner.ensure_staff(db, SUPPORT)
+    clerk = _panel_for(db, qtbot, CLERK)
+    assert clerk.hidden == (("600001", "石狩　静香"),) and not clerk.unmask_box.isVisible()
+    assert "二条9番1号" not in _text(clerk.documents[0].pdf)
+    clerk.wait_idle()
+
+    p = _panel_for(db, qtbot, SUPPORT)
+    assert p.unmask_box.isVisible() and p.unmask_person.currentData() == "600001"
+    qtbot.wait(300)
+    shot(p, screens, "output_preview_support_measure")
+    p.unmask_button.click()  # no reason: refused, in Japanese
+    assert "理由" in p.banner.text() and p.unmask_box.isVisible()
+    first = [d.output_id for d in p.documents]
+    p.unmask_reason.setText("本人が窓口で申出")
+    QTest.keyClick(p.unmask_reason, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not p.busy and [d.output_id for d in p.documents] != first, timeout=20000)
+    assert not p.unmask_box.isVisible() and p.hidden == ()
+    juki = next(d for d in p.documents if d.form_id == "juki_idou")
+    assert "北海道深川市二条9番1号" in _text(juki.pdf)
+    p.wait_idle()

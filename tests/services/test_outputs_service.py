@@ -91,6 +91,7 @@ def test_forms_and_guide_match_the_case(db):
                      batch.case.case_no, "田中窓口"):
         assert expected in t, expected
     assert "同一世帯" in t  # the visitor (妻) notified for her household
+    assert t.count("北海道深川市二条7番3号") == 2  # 新住所 and the notifier's address
     # per-person forms carry the person's own data
     kaigo = [d for d in docs if d.form_id == "kaigo"]
     assert [d.title.split("　", 1)[1] for d in kaigo] == ["𠮷田　太郎", "𠮷田　花子"]
@@ -126,6 +127,7 @@ def test_restricted_address_prints_only_when_unmasked_in_this_case(db):
     case = _open_move(db, ["600001"], "H600", "9番1号")
     svc = OutputService(db, CLERK, today=TODAY)
     batch = svc.render_case_outputs(case.id)
+    assert batch.hidden == (("600001", "石狩　静香"),)
     juki = next(d for d in batch if d.form_id == "juki_idou")
     t = _text(juki.pdf)
     assert "石狩静香" in t and MASK.replace("　", "") in t
@@ -151,6 +153,7 @@ def test_restricted_address_prints_only_when_unmasked_in_this_case(db):
         assert s.execute(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "output",
                                                  CaseEvent.summary.like("%600001%"))).scalar_one()
     unmasked = support.render_case_outputs(case.id)
+    assert unmasked.hidden == ()
     t = _text(next(d for d in unmasked if d.form_id == "juki_idou").pdf)
     assert "北海道深川市二条9番1号" in t and "北海道深川市一条3番12号" in t and MASK not in t
     # the guide never prints an address

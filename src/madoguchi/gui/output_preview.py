@@ -22,9 +22,10 @@ from PySide6.QtCore import QBuffer, QByteArray, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from madoguchi.domain.masking import UNMASK_PERMISSION
 from madoguchi.errors import KnownError, PrintFailed
 from madoguchi.gui.printing import (PrintItem, PrintSettings, available_printers, merge_pdfs, plan_jobs, print_pdf,
                                     save_pdf)
@@ -76,6 +77,21 @@ class OutputPreview(QWidget):
         self.banner.setStyleSheet("background: #fde2e1; color: #8a1c1c; padding: 6px; border: 1px solid #e0a0a0")
         self.banner.hide()
 
+        # 支援措置: a permitted role may let this case's outputs show a protected person's address.
+        self.unmask_box = QWidget()
+        ub = QHBoxLayout(self.unmask_box)
+        ub.setContentsMargins(0, 0, 0, 0)
+        self.unmask_person = QComboBox()
+        self.unmask_reason = QLineEdit()
+        self.unmask_reason.setPlaceholderText("住所を印刷する理由（必須・操作ログに記録）")
+        self.unmask_button = QPushButton("住所を帳票に表示")
+        ub.addWidget(QLabel("支援措置対象者の住所は非表示です:"))
+        ub.addWidget(self.unmask_person)
+        ub.addWidget(self.unmask_reason, 1)
+        ub.addWidget(self.unmask_button)
+        self.unmask_box.hide()
+        self.hidden: tuple[tuple[str, str], ...] = ()
+
         self.list = QListWidget()
         self.list.setObjectName("outputs")
         self.list.setWordWrap(True)
@@ -125,6 +141,7 @@ class OutputPreview(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.banner)
+        lay.addWidget(self.unmask_box)
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
 
@@ -132,6 +149,8 @@ class OutputPreview(QWidget):
         self.print_button.clicked.connect(self.print_checked)
         self.save_button.clicked.connect(self.save_checked)
         self.cancel_button.clicked.connect(self.cancel)
+        self.unmask_button.clicked.connect(self.unmask)
+        self.unmask_reason.returnPressed.connect(self.unmask)
         self.prev_button.clicked.connect(lambda: self.go_page(-1))
         self.next_button.clicked.connect(lambda: self.go_page(1))
         self.list.currentRowChanged.connect(self._show_document)
@@ -190,12 +209,32 @@ class OutputPreview(QWidget):
         self.case = result.case
         self.documents = list(result.documents)
         self.states = {d.output_id: "rendered" for d in self.documents}
+        self.hidden = result.hidden
+        self.unmask_person.clear()
+        for atena_no, name in self.hidden:
+            self.unmask_person.addItem(f"{name}（{atena_no}）", atena_no)
+        self.unmask_box.setVisible(bool(self.hidden) and self.service.actor.can(UNMASK_PERMISSION))
         self._fill_list()
         pages = sum(d.pages for d in self.documents)
         self.status.setText(result.message or f"{len(self.documents)}件の帳票（{pages}ページ）を作成しました。")
         if self.documents:
             self.saved.emit(result.case)
         self._update_buttons()
+
+    def unmask(self) -> None:
+        """Record the unmask in this case (audited) and render again with the address shown."""
+        atena_no = self.unmask_person.currentData()
+        if self.busy or not atena_no:
+            return
+        try:
+            self.case = self.service.unmask_for_case(self.case_id, self._current_version(), atena_no,
+                                                     self.unmask_reason.text())
+        except KnownError as exc:
+            self._error(exc.message)
+            return
+        self.saved.emit(self.case)
+        self.unmask_reason.clear()
+        self.render()
 
     def wait_idle(self, timeout_ms: int = 15000) -> bool:
         running = self._running

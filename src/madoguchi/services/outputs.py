@@ -80,6 +80,7 @@ class OutputBatch:
     case: CaseInfo
     documents: tuple[RenderedOutput, ...] = ()
     message: str = ""  # why nothing was made
+    hidden: tuple[tuple[str, str], ...] = ()  # (宛名番号, 氏名) of 支援措置 persons whose whereabouts are masked
 
     def __iter__(self) -> Iterator[RenderedOutput]:
         return iter(self.documents)
@@ -211,9 +212,12 @@ class OutputService:
         if move is None:
             return OutputBatch(case, (), "異動がまだ入力されていません。異動と手続きを入力すると、申請書と案内書を作れます。")
         drafts = self._render(case, move, listing, answers, unmasked, kinds)
+        hidden = tuple((m.atena_no, m.name) for m in move.members.values()
+                       if m.restricted and m.atena_no and m.atena_no not in unmasked)
         if not drafts:
-            return OutputBatch(case, (), "印刷する手続きがありません。")
-        return self._record(case_id, case.version if version is None else version, drafts)
+            return OutputBatch(case, (), "印刷する手続きがありません。", hidden)
+        batch = self._record(case_id, case.version if version is None else version, drafts)
+        return OutputBatch(batch.case, batch.documents, batch.message, hidden)
 
     def _print_case(self, case: CaseInfo, move: Move | None = None) -> PrintCase:
         v = case.visitor or {}
@@ -222,11 +226,17 @@ class OutputService:
         names = {m.name.replace("　", "").replace(" ", "") for m in (move.members.values() if move else [])}
         if relation == "代理人" and str(v.get("name", "")).replace("　", "").replace(" ", "") in names:
             relation = "同一世帯"  # 妻, 子 … of the same move: a household member, not a proxy
+        address = str(v.get("address", ""))
+        if not address and relation != "代理人" and move is not None:
+            # The resident notifies from where they live: the new address, or (転出) the one they leave.
+            home = (move.before[0].address if move.before else None) if move.move_type.is_out else \
+                (move.after[0].address if move.after else None)
+            address = home.line() if home else ""  # masked by the print context for 支援措置
         return PrintCase(today=self.today or date.today(), case_no=case.case_no, clerk=self.actor.display_name,
                          terminal=self.actor.terminal, counter=f"{counter}番窓口" if counter else "",
                          notifier_name=str(v.get("name", "")), notifier_kana=str(v.get("kana", "")),
                          notifier_relation=relation,
-                         notifier_phone=str(v.get("phone", "")), notifier_address=str(v.get("address", "")))
+                         notifier_phone=str(v.get("phone", "")), notifier_address=address)
 
     def _render(self, case: CaseInfo, move: Move, listing: Any, answers: list[tuple[str, str, Any]],
                 unmasked: list[str], kinds: tuple[str, ...]) -> list[tuple[str, str, str, str, bytes]]:
