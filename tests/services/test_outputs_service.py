@@ -108,7 +108,8 @@ def test_forms_and_guide_match_the_case(db):
         assert [(r.id, r.kind, r.title, r.state) for r in rows] == [(d.output_id, d.kind, d.title, "rendered")
                                                                      for d in docs]
         assert [r.sha256 for r in rows] == [hashlib.sha256(d.pdf).hexdigest() for d in docs]
-        ev = s.execute(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "output")).scalars().all()
+        ev = s.execute(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                               CaseEvent.kind == "output")).scalars().all()
         assert len(ev) == 1 and ev[0].summary.startswith("帳票を作成（申請書")
         assert s.execute(select(AuditEvent).where(AuditEvent.action == "case.output")).scalars().all()
 

@@ -376,8 +376,10 @@ class OutputPreview(QWidget):
                     message = CANCELLED_TEXT
                     break
                 self.status.setText(f"印刷しています（{n}/{len(jobs)}）: {job.name}")
-                target = self.output_dir / f"{self.case.case_no if self.case else 'case'}-job{n}-{int(time.time())}.pdf" \
-                    if self.output_dir is not None else None
+                target = None
+                if self.output_dir is not None:
+                    case_no = self.case.case_no if self.case else "case"
+                    target = self.output_dir / f"{case_no}-job{n}-{int(time.time() * 1000)}.pdf"
                 try:
                     print_pdf(merge_pdfs([it.pdf for it in job.items]), job.setting, job_name=job.name,
                               output_file=target)
