@@ -63,6 +63,8 @@ def test_unmask_dialog_needs_reason_and_is_audited(qtbot, fonts, seeded, shien, 
     qtbot.addWidget(hv)
     hv.load("H103")
     assert "支援措置対象（住所非表示）" in hv.address.text() and not hv.unmask_button.isHidden()
+    hv.resize(1000, 400)
+    shot(hv, screens, "household_restricted")
     dlg = hv.unmask()
     qtbot.addWidget(dlg)
     dlg.unmask()
