@@ -11,7 +11,7 @@ from residents_seed import drop_test_roles, make_actor, seed
 from sqlalchemy import select
 
 from madoguchi.errors import InputError
-from madoguchi.services import residents
+from madoguchi.services import audit, residents
 from madoguchi.store import migrate
 from madoguchi.store.db import Database
 from madoguchi.store.models import AuditEvent
@@ -124,6 +124,7 @@ def test_search_is_audited(clerk_env):
     with base.session() as s:
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "person.search")
                        .where(AuditEvent.detail.contains("ささき"))).all()
+        assert audit.verify(s).ok                      # the chain holds with search events in it
     assert len(ev) == 1 and ev[0].actor == actor.login and '"count": 0' in ev[0].detail
 
 
