@@ -18,7 +18,6 @@ import functools
 import hashlib
 import io
 import json
-import mmap
 import multiprocessing
 import os
 import shutil
@@ -203,35 +202,49 @@ def _parse_chunk(job: tuple) -> dict:
 
 
 def _chunks(path: Path, data_start: int, parts: int, first_line: int, csv_quotes: bool) -> list[tuple]:
-    """Split a file at record boundaries: a newline outside quotes (even number of '"' before it)."""
+    """Split a file at record boundaries: a newline outside quotes (even number of '"' before it).
+
+    Returns (start, end, line_base) per chunk. Reads the file once in blocks (no mmap: its pages
+    would count as this process's memory)."""
     size = path.stat().st_size
-    out = []
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        pos, quotes, lines = data_start, 0, first_line
-        bounds = [(data_start, first_line)]
-        span = max(1, (size - data_start) // parts)
-        for k in range(1, parts):
-            target = data_start + k * span
-            if target <= pos:
-                continue
-            seg = mm[pos:target]
-            quotes, lines, pos = quotes + seg.count(b'"'), lines + seg.count(b"\n"), target
-            while True:
-                j = mm.find(b"\n", pos)
-                if j < 0:
-                    pos = size
-                    break
-                seg = mm[pos:j + 1]
-                quotes, lines, pos = quotes + seg.count(b'"'), lines + seg.count(b"\n"), j + 1
-                if not csv_quotes or quotes % 2 == 0:
-                    break
-            if pos >= size:
+    span = max(1, (size - data_start) // parts)
+    targets = [data_start + k * span for k in range(1, parts)]
+    bounds = [(data_start, first_line)]
+    quotes, lines, pos, ti, seeking = 0, first_line, data_start, 0, False
+    with open(path, "rb") as fh:
+        fh.seek(data_start)
+        while ti < len(targets):
+            block = fh.read(1 << 22)
+            if not block:
                 break
-            bounds.append((pos, lines))
-    for i, (start, line_base) in enumerate(bounds):
-        end = bounds[i + 1][0] if i + 1 < len(bounds) else None
-        out.append((start, end, line_base))
-    return out
+            i = 0
+            while ti < len(targets):
+                if not seeking:
+                    t = targets[ti] - pos
+                    if t >= len(block):
+                        break
+                    if t > i:
+                        quotes += block.count(b'"', i, t)
+                        lines += block.count(b"\n", i, t)
+                        i = t
+                    seeking = True
+                j = block.find(b"\n", i)
+                if j < 0:
+                    break
+                quotes += block.count(b'"', i, j + 1)
+                lines += 1
+                i = j + 1
+                if not csv_quotes or quotes % 2 == 0:
+                    seeking = False
+                    if pos + i < size:
+                        bounds.append((pos + i, lines))
+                    while ti < len(targets) and targets[ti] <= pos + i:
+                        ti += 1
+            quotes += block.count(b'"', i)
+            lines += block.count(b"\n", i)
+            pos += len(block)
+    return [(start, bounds[k + 1][0] if k + 1 < len(bounds) else None, base)
+            for k, (start, base) in enumerate(bounds)]
 
 
 class _Writer:
