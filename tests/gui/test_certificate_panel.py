@@ -131,16 +131,19 @@ def test_keyboard_kinds_copies_options_and_total(panel, qtbot, seeded, case, scr
     shot(panel, screens, "certificate_panel")
 
 
-def test_protected_person_shows_the_refusal_banner(panel, qtbot, seeded):
+def test_protected_person_shows_the_refusal_banner(panel, qtbot, seeded, screens):
     # 山田秘子 (1006, 支援措置) is not in the household; her 宛名番号 is typed in by a third party.
     panel.set_requester_type(RequesterType.THIRD_PARTY)
     panel.requester_name.setText("債権者　株式会社")
     panel.third_reason.setText("債権回収")
     panel.purpose.setText("債権回収")
     type_and_enter(qtbot, panel, "住民票の写し（一部）")
-    panel.lines[0].subject = "1006"
+    combo = panel.subject_combo(0)
+    combo.lineEdit().selectAll()
+    QTest.keyClicks(combo.lineEdit(), "1006")  # not of the household: typed as a 宛名番号
+    assert panel.lines[0].subject == "1006"
     type_and_enter(qtbot, panel, "戸籍全部")
-    panel.lines[1].subject = "1001"
+    assert panel.lines[1].subject == "1001"  # the household's first member by default
     panel.lines[1].options.update({"koseki_honseki": "深川市", "hittousha": "山田太郎"})
     assert panel.submit()
     assert panel.refusal.isVisible()
@@ -151,6 +154,8 @@ def test_protected_person_shows_the_refusal_banner(panel, qtbot, seeded):
     assert panel.stored.topLevelItemCount() == 1
     with seeded.session() as s:
         assert len(s.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.refused")).all()) == 1
+    qtbot.wait(50)
+    shot(panel, screens, "certificate_panel_refused")
     # again with only the stopped line: nothing stored, the banner stays
     assert not panel.submit()
     assert panel.refusal.isVisible() and panel.stored.topLevelItemCount() == 1

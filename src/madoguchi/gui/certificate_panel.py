@@ -381,15 +381,27 @@ class CertificatePanel(QWidget):
         return line
 
     def _fill_subject_combo(self, r: int, line: DraftLine) -> None:
+        # Household members to pick from; any other person by typing their 宛名番号.
         combo = QComboBox()
+        combo.setEditable(True)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        combo.lineEdit().setPlaceholderText("宛名番号")
         for p in self.candidates:
             combo.addItem(self._person_text(p), p.atena_no)
         if line.subject and combo.findData(line.subject) < 0:
-            combo.addItem(line.subject, line.subject)
+            combo.addItem(f"宛名番号 {line.subject}", line.subject)
         combo.setCurrentIndex(max(combo.findData(line.subject), 0))
         line.subject = combo.currentData()
-        combo.currentIndexChanged.connect(lambda _i, ln=line, c=combo: setattr(ln, "subject", c.currentData()))
+
+        def changed(text: str, ln: DraftLine = line, c: QComboBox = combo) -> None:
+            i = c.findText(text)
+            ln.subject = c.itemData(i) if i >= 0 else (text.strip() or None)
+
+        combo.currentTextChanged.connect(changed)
         self.table.setCellWidget(r, COL_SUBJECT, combo)
+
+    def subject_combo(self, row: int) -> QComboBox:
+        return self.table.cellWidget(row, COL_SUBJECT)
 
     def _row_of(self, line: DraftLine) -> int:
         return next(i for i, x in enumerate(self.lines) if x is line)
