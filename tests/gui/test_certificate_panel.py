@@ -179,6 +179,9 @@ def test_proxy_without_letter_and_cancel(panel, qtbot, seeded):
     panel.cancel_selected()
     assert panel.stored.topLevelItem(0).text(6) == "取消" and "0円" in panel.stored_total.text()
     assert not panel.print_button.isEnabled()
+    # a cancelled request is not printed; the clerk is told in Japanese
+    panel.show_form = lambda form: None
+    assert panel.print_form() is None and "印刷する証明書の請求がありません" in panel.banner.text()
 
 
 def test_tab_in_the_case_workspace(qtbot, fonts, seeded, cert_actor, case, screens):

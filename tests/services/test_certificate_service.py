@@ -90,6 +90,8 @@ def test_several_kinds_and_copies_are_one_request_with_fee_total(cert_clerk):
     assert svc.fee_total(case.id) == 1800 - 300 + 300
     with pytest.raises(InputError, match="取消済み"):
         svc.cancel_line(case.id, after.version, res.lines[1].id)
+    with pytest.raises(InputError, match="請求9は取消済みか、この対応にありません"):
+        svc.render_request_form(case.id, 9)
 
 
 def test_request_form_pdf_lists_kinds_copies_and_total(cert_clerk):

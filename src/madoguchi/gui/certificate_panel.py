@@ -303,6 +303,7 @@ class CertificatePanel(QWidget):
                                                                    if x.option_texts else ""),
                                   x.subject_name, f"{x.copies}通", yen(x.fee), x.requester_label, x.status_label])
             it.setData(0, Qt.ItemDataRole.UserRole, x.id)
+            it.setData(1, Qt.ItemDataRole.UserRole, x.request_no)
             if x.status == "cancelled":
                 for c in range(7):
                     it.setForeground(c, Qt.GlobalColor.gray)
@@ -597,9 +598,11 @@ class CertificatePanel(QWidget):
     # --- printing --------------------------------------------------------------------------------------
 
     def print_form(self) -> RecordedForm | None:
-        """Render the 交付請求書 of the latest request, record it, and show it for printing."""
+        """Render the 交付請求書 of the selected request (default: the latest), record it, show it."""
+        it = self.stored.currentItem()
+        no = it.data(1, Qt.ItemDataRole.UserRole) if it is not None else None
         try:
-            form = record_request_form(self.service, self.case_id, self._version())
+            form = record_request_form(self.service, self.case_id, self._version(), no)
         except KnownError as exc:
             if exc.message == ISSUE_REFUSED_TEXT:
                 self.refusal.setText(ISSUE_REFUSED_TEXT)

@@ -496,7 +496,7 @@ class CertificateService:
                 raise InputError("印刷する証明書の請求がありません。先に請求を登録してください。")
             no = request_no if request_no is not None else nos[-1]
             if no not in nos:
-                raise InputError(f"請求 {no} はこの対応にありません（取消済みを含む）。")
+                raise InputError(f"請求{no}は取消済みか、この対応にありません。")
             rows = [r for r in s.scalars(select(CertificateRequestRow).where(
                 CertificateRequestRow.case_id == case_id, CertificateRequestRow.status != "cancelled")
                 .order_by(CertificateRequestRow.id))
