@@ -1,7 +1,8 @@
 """Load a core-system (基幹系) export into the database: manifest → staging → validate → swap.
 
 One code path for PostgreSQL and SQLite; only the bulk write into the staging tables differs
-(`COPY` through psycopg 3 vs `executemany`). The swap is one transaction that merges staging into
+(`COPY` through psycopg 3 vs `executemany`; on PostgreSQL big files are parsed by several processes
+with the same reader and their output is COPYed in file order). The swap is one transaction that merges staging into
 the live tables: rows identical to the previous load are left alone, changed/removed rows are
 deleted and new/changed rows inserted. Readers keep seeing the previous data until the commit (no
 TRUNCATE, no table rename, so row-level security policies and grants stay as they are), and a
