@@ -567,10 +567,9 @@ class _Load:
                 "town_code", "persons")
         if "qualifications" in p:
             self._sql_issues("qualifications", """
-                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q JOIN (
-                  SELECT atena_no, kind, start_date FROM stg_qualifications GROUP BY atena_no, kind, start_date
-                  HAVING COUNT(*) > 1) d ON d.atena_no = q.atena_no AND d.kind = q.kind AND """
-                + self.nsame("d.start_date", "q.start_date"),
+                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q WHERE EXISTS (
+                  SELECT 1 FROM stg_qualifications b WHERE b.atena_no = q.atena_no AND b.kind = q.kind
+                  AND """ + self.nsame("b.start_date", "q.start_date") + " AND b.line <> q.line)",
                 lambda r: f"宛名番号「{r[1]}」の資格「{r[2]}」が同じ開始日で重複しています。"
                           "この人の資格は前回の内容のままにします。", "atena_no, kind, start_date", "qualifications")
             self._orphans("qualifications", "資格")
