@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import (ColumnElement, Text, and_, column, false, func, insert, or_, select, table, text,
+from sqlalchemy import (ColumnElement, Date, String, Text, and_, bindparam, column, false, func, insert, or_, select, table, text,
                         true, union)
 from sqlalchemy.orm import Session, aliased
 
@@ -191,32 +191,66 @@ def _name_expr(pg: bool):  # noqa: ANN202
     return _c(func.replace(P.name, FW_SPACE, ""), pg)
 
 
-def _address_prefix(key: str, pg: bool) -> ColumnElement[bool]:
+def _address_prefix(name: str, pg: bool) -> ColumnElement[bool]:
+    """Prefix match of address_key against bound parameters `name` (SQLite) or `name_lo`/`name_hi`."""
     if not pg:
-        return A.address_key.like(_like_prefix(key), escape="\\")
+        return A.address_key.like(bindparam(name, type_=String), escape="\\")
     # A byte-order range equals the prefix match and uses only leakproof operators (see 0003).
     col = A.address_key.collate("C")
-    return and_(col >= key, col < key[:-1] + chr(ord(key[-1]) + 1)) if key else true()
+    return and_(col >= bindparam(f"{name}_lo", type_=String), col < bindparam(f"{name}_hi", type_=String))
+
+
+def _address_params(name: str, key: str, pg: bool) -> dict[str, str]:
+    if not pg:
+        return {name: _like_prefix(key)}
+    return {f"{name}_lo": key, f"{name}_hi": key[:-1] + chr(ord(key[-1]) + 1) if key else "\U0010ffff"}
+
+
+def _search_params(q: ParsedQuery, pg: bool) -> dict[str, object]:
+    """Values for the bound parameters of the statement _search_statement builds for q's shape."""
+    v: dict[str, object] = {}
+    if q.kana:
+        v["kana"] = _like_prefix(q.kana)
+    if q.name:
+        v["name"] = _like_prefix(q.name)
+    for i, (start, end) in enumerate(q.dates):
+        v[f"d{i}s"], v[f"d{i}e"] = start, end
+    for i, (digits, rng) in enumerate(q.numbers):
+        v[f"n{i}"] = digits
+        if rng:
+            v[f"n{i}d"] = rng[0]
+    for i, key in enumerate(q.addresses):
+        v.update(_address_params(f"a{i}", key, pg))
+    for i, word in enumerate(q.name_or_address):
+        v[f"w{i}n"] = _like_prefix(word)
+        v.update(_address_params(f"w{i}a", address_key(word), pg))
+    return v
+
+
+def _shape(q: ParsedQuery) -> tuple:
+    return (bool(q.kana), bool(q.name), tuple(s == e for s, e in q.dates),
+            tuple((len(d) == 11, r is not None) for d, r in q.numbers), len(q.addresses), len(q.name_or_address))
 
 
 def _common_conditions(q: ParsedQuery, *, visible: ColumnElement[bool], pg: bool
                        ) -> list[ColumnElement[bool]]:
     """Terms every branch shares: dates, numbers, addresses, and extra surname-or-町字 words."""
     conds: list[ColumnElement[bool]] = []
-    for start, end in q.dates:
-        conds.append(P.birth_date == start if start == end else P.birth_date.between(start, end))
-    for digits, rng in q.numbers:
-        alts: list[ColumnElement[bool]] = [P.atena_no == digits]
+    for i, (start, end) in enumerate(q.dates):
+        conds.append(P.birth_date == bindparam(f"d{i}s", type_=Date) if start == end
+                     else P.birth_date.between(bindparam(f"d{i}s", type_=Date), bindparam(f"d{i}e", type_=Date)))
+    for i, (digits, rng) in enumerate(q.numbers):
+        alts: list[ColumnElement[bool]] = [P.atena_no == bindparam(f"n{i}", type_=String)]
         if len(digits) == 11:
-            alts.append(P.juminhyo_code == digits)
+            alts.append(P.juminhyo_code == bindparam(f"n{i}", type_=String))
         if rng:
-            alts.append(P.birth_date == rng[0])
+            alts.append(P.birth_date == bindparam(f"n{i}d", type_=Date))
         conds.append(or_(*alts))
-    for key in q.addresses:
-        conds.append(and_(_address_prefix(key, pg), visible))
-    for word in q.name_or_address[1:]:
-        conds.append(or_(_name_expr(pg).like(_like_prefix(word), escape="\\"),
-                         and_(_address_prefix(address_key(word), pg), visible)))
+    for i, _key in enumerate(q.addresses):
+        conds.append(and_(_address_prefix(f"a{i}", pg), visible))
+    for i in range(1, len(q.name_or_address)):
+        conds.append(or_(_name_expr(pg).like(bindparam(f"w{i}n", type_=String), escape="\\"),
+                         and_(_address_prefix(f"w{i}a", pg), visible)))
     return conds
 
 
@@ -230,23 +264,22 @@ def _variants(q: ParsedQuery, *, visible: ColumnElement[bool], pg: bool):  # noq
             conds = []
             if q.kana:
                 conds.append(_c(P.alias_kana_key if alias else P.kana_key, pg)
-                             .like(_like_prefix(q.kana), escape="\\"))
+                             .like(bindparam("kana", type_=String), escape="\\"))
             if q.name:
                 conds.append((_c(P.alias, pg) if alias else _name_expr(pg))
-                             .like(_like_prefix(q.name), escape="\\"))
+                             .like(bindparam("name", type_=String), escape="\\"))
             key = _c(P.alias_kana_key if alias else P.kana_key, pg) if q.kana else \
                 (_c(P.alias, pg) if alias else _name_expr(pg))
             variants.append((conds, key))
     else:
         variants.append(([], None))
     if q.name_or_address:
-        word = q.name_or_address[0]
         split = []
         for conds, key in variants:
             by_name = key if key is not None else _name_expr(pg)
             by_address = key if key is not None else (A.address_key.collate("C") if pg else A.address_key)
-            split.append(([*conds, _name_expr(pg).like(_like_prefix(word), escape="\\")], by_name))
-            split.append(([*conds, _address_prefix(address_key(word), pg), visible], by_address))
+            split.append(([*conds, _name_expr(pg).like(bindparam("w0n", type_=String), escape="\\")], by_name))
+            split.append(([*conds, _address_prefix("w0a", pg), visible], by_address))
         variants = split
     # Found by where they live (no name given): only who lives there now. Removed persons are
     # rare at any address, and hunting for them would read every address in the range.
@@ -283,12 +316,17 @@ def _picked(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool):
             .limit(limit).subquery("picked"))
 
 
+_HEAD = aliased(PersonRow, name="head")
+# Only the columns a staff role may write (column privileges); no ORM defaults for the rest.
+_EVENTS = table("audit_events", column("action"), column("object_type"), column("object_id"), column("detail"))
+
+
 def _search_statement(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool = False):
     """Pick the (at most `limit`) matching persons first, then join addresses and householders for
     those few only: the joins never run over every match of a short kana prefix."""
     order = ((P.status != "1"), P.kana_key, P.birth_date, P.atena_no)
     picked = _picked(q, can_unmask=can_unmask, limit=limit, pg=pg)
-    head = aliased(PersonRow, name="head")
+    head = _HEAD
     return (
         select(P.atena_no, P.name, P.name_kana, P.birth_date, P.sex, P.household_no, P.relationship,
                P.status, P.restricted, P.kana_key, head.name.label("head_name"),
@@ -319,23 +357,41 @@ def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: da
     if q.empty:
         raise InputError("検索する文字を入力してください（カナ・氏名・生年月日・住所・宛名番号）。")
     today = today or date.today()
-    stmt = _search_statement(q, can_unmask=actor.can(UNMASK_PERMISSION), limit=limit,
-                             pg=db.dialect == "postgresql")
-    if db.dialect == "postgresql":
+    pg = db.dialect == "postgresql"
+    params = _search_params(q, pg)
+    stmt = _statement_for(q, can_unmask=actor.can(UNMASK_PERMISSION), limit=limit, pg=pg)
+    if pg:
         # One statement is one transaction (search + its audit event): autocommit spares the
         # BEGIN and COMMIT round trips.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            rows = conn.execute(_audited_pg_search(stmt, query)).all()
+            rows = conn.execute(stmt, {**params, "query_text": query}).all()
     else:
         with db.uow(actor.info) as uow:
-            rows = uow.session.execute(stmt).all()
+            rows = uow.session.execute(stmt, params).all()
             audit.record(uow.session, actor.info, "person.search", "query", "",
                          {"query": query, "count": len(rows)})
             uow.commit()
     return [_hit(r, today) for r in rows]
 
 
-def _audited_pg_search(stmt, query: str):  # noqa: ANN001, ANN202
+# Built statements by query shape (which kinds of words, how many): values are bound parameters,
+# so building — the costly part in Python — happens once per shape.
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def _statement_for(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool):  # noqa: ANN202
+    key = (_shape(q), can_unmask, limit, pg)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _search_statement(q, can_unmask=can_unmask, limit=limit, pg=pg)
+        if pg:
+            stmt = _audited_pg_search(stmt)
+        if len(_STATEMENTS) < 1024:
+            _STATEMENTS[key] = stmt
+    return stmt
+
+
+def _audited_pg_search(stmt):  # noqa: ANN001, ANN202
     """The search, its audit event and a relaxed commit setting in one statement (one round trip).
 
     Same insert as audit.record() on PostgreSQL (the trigger stamps actor, time and hash); a
@@ -343,11 +399,10 @@ def _audited_pg_search(stmt, query: str):  # noqa: ANN001, ANN202
     """
     hits = stmt.cte("hits")
     count = select(func.count()).select_from(hits).scalar_subquery()
-    detail = func.jsonb_build_object("count", count, "query", query).cast(Text)  # same text as json.dumps
-    # Only the columns a staff role may write (column privileges); no ORM defaults for the rest.
-    events = table("audit_events", column("action"), column("object_type"), column("object_id"),
-                   column("detail"))
-    event = (insert(events).values(action="person.search", object_type="query", object_id="", detail=detail)
+    # jsonb renders like json.dumps(sort_keys=True): {"count": 3, "query": "…"}
+    query_text = bindparam("query_text", type_=Text)
+    detail = func.jsonb_build_object("count", count, "query", query_text).cast(Text)
+    event = (insert(_EVENTS).values(action="person.search", object_type="query", object_id="", detail=detail)
              .cte("event"))  # no RETURNING: staff roles may not read audit_events
     # Read-only look-up: do not wait for the WAL flush at commit (see _relaxed_commit).
     cfg = select(func.set_config("synchronous_commit", "off", True).label("cfg")).cte("cfg")
