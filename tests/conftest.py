@@ -28,15 +28,25 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture
-def pg_url():
-    """A fresh, migrated database on the local PostgreSQL; dropped afterwards. Superuser URL."""
-    name = pgtools.create_database()
-    url = pgtools.url_for(name)
-    db = Database.connect(url)
+@pytest.fixture(scope="session")
+def _pg_template():
+    """One migrated database per session; each test gets a copy of it."""
+    pgtools.DEFER_LOCAL_DROPS = True
+    name = pgtools.create_database("mdg_template")
+    db = Database.connect(pgtools.url_for(name))
     migrate.upgrade(db.engine)
     db.dispose()
-    yield url
+    yield name
+    pgtools.drop_database(name)
+    pgtools.flush_deferred()
+    pgtools.DEFER_LOCAL_DROPS = False
+
+
+@pytest.fixture
+def pg_url(_pg_template):
+    """A fresh, migrated database on the local PostgreSQL; dropped afterwards. Superuser URL."""
+    name = pgtools.create_database_from(_pg_template)
+    yield pgtools.url_for(name)
     pgtools.drop_database(name)
 
 
@@ -88,6 +98,17 @@ _OUTCOME_JA = {"passed": "合格", "failed": "不合格", "skipped": "対象外"
 def pytest_runtest_logreport(report):
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _RESULTS.append((report.nodeid, report.outcome))
+
+
+def pytest_configure(config):
+    pgtools.DEFER_LOCAL_DROPS = True
+
+
+def pytest_unconfigure(config):
+    try:
+        pgtools.flush_deferred()
+    except Exception:  # the server may be gone; nothing to clean then
+        pass
 
 
 def pytest_sessionfinish(session, exitstatus):

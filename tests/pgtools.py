@@ -43,17 +43,55 @@ def create_database(prefix: str = "mdg_test", *, host: str = LOCAL_HOST, port: i
     return name
 
 
+# DROP DATABASE forces a checkpoint (seconds each on this disk): during a test session the local
+# server's drops are collected and done once at the end (`flush_deferred`).
+DEFER_LOCAL_DROPS = False
+_deferred_dbs: list[str] = []
+_deferred_roles: list[str] = []
+
+
+def _is_local(host: str, port: int) -> bool:
+    return (host, port) == (LOCAL_HOST, LOCAL_PORT)
+
+
+def create_database_from(template: str, prefix: str = "mdg_test") -> str:
+    """A copy of an already migrated database (much faster than migrating again)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with _admin_conn(LOCAL_HOST, LOCAL_PORT, LOCAL_USER, None) as c:
+        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # Database-level privileges are not copied from a template: mirror `db init`.
+        c.execute(f'REVOKE CONNECT ON DATABASE "{name}" FROM PUBLIC')
+        c.execute(f'GRANT CONNECT ON DATABASE "{name}" TO madoguchi_staff')
+    return name
+
+
 def drop_database(name: str, *, host: str = LOCAL_HOST, port: int = LOCAL_PORT, user: str = LOCAL_USER,
                   password: str | None = None) -> None:
+    if DEFER_LOCAL_DROPS and _is_local(host, port):
+        _deferred_dbs.append(name)
+        return
     with _admin_conn(host, port, user, password) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def drop_roles(names: list[str], *, host: str = LOCAL_HOST, port: int = LOCAL_PORT, user: str = LOCAL_USER,
                password: str | None = None) -> None:
+    if DEFER_LOCAL_DROPS and _is_local(host, port):
+        _deferred_roles.extend(names)
+        return
     with _admin_conn(host, port, user, password) as c:
         for n in names:
             c.execute(f'DROP ROLE IF EXISTS "{n}"')
+
+
+def flush_deferred() -> None:
+    with _admin_conn(LOCAL_HOST, LOCAL_PORT, LOCAL_USER, None) as c:
+        for name in _deferred_dbs:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in _deferred_roles:
+            c.execute(f'DROP ROLE IF EXISTS "{role}"')
+    _deferred_dbs.clear()
+    _deferred_roles.clear()
 
 
 def _free_port() -> int:
