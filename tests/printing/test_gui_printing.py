@@ -7,7 +7,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-pytest.importorskip("PySide6.QtPdf")
+import PySide6.QtPdf  # noqa: E402,F401  (preview and print need QtPdf; never skip)
 
 from madoguchi.errors import PrintFailed  # noqa: E402
 from madoguchi.gui.printing import (  # noqa: E402

@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import (ColumnElement, Date, String, Text, and_, bindparam, column, false, func, insert, or_, select, table, text,
-                        true, union)
+from sqlalchemy import (ColumnElement, Date, String, Text, and_, bindparam, column, false, func, insert, or_, select, table, true, union)
 from sqlalchemy.orm import Session, aliased
 
 from madoguchi.domain import wareki
@@ -30,7 +29,7 @@ from madoguchi.errors import InputError
 from madoguchi.services import audit
 from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
-from madoguchi.store.models import (CaseRow, PersonAddressRow, PersonRow, QualificationRow, Town,
+from madoguchi.store.models import (PersonAddressRow, PersonRow, QualificationRow, Town,
                                     UserSetting)
 
 P = PersonRow
@@ -392,7 +391,7 @@ def _statement_for(q: ParsedQuery, *, can_unmask: bool, limit: int, pg: bool):  
 
 
 def _audited_pg_search(stmt):  # noqa: ANN001, ANN202
-    """The search, its audit event and a relaxed commit setting in one statement (one round trip).
+    """The search and its audit event in one statement (one round trip).
 
     Same insert as audit.record() on PostgreSQL (the trigger stamps actor, time and hash); a
     data-modifying CTE runs exactly once even though the outer query does not read it.
@@ -404,20 +403,9 @@ def _audited_pg_search(stmt):  # noqa: ANN001, ANN202
     detail = func.jsonb_build_object("count", count, "query", query_text).cast(Text)
     event = (insert(_EVENTS).values(action="person.search", object_type="query", object_id="", detail=detail)
              .cte("event"))  # no RETURNING: staff roles may not read audit_events
-    # Read-only look-up: do not wait for the WAL flush at commit (see _relaxed_commit).
-    cfg = select(func.set_config("synchronous_commit", "off", True).label("cfg")).cte("cfg")
     return (select(*[hits.c[c.name] for c in stmt.selected_columns])
-            .select_from(hits).join(cfg, true()).add_cte(event)
+            .select_from(hits).add_cte(event)
             .order_by(hits.c.status != "1", hits.c.kana_key, hits.c.birth_date, hits.c.atena_no))
-
-
-def _relaxed_commit(uow) -> None:  # noqa: ANN001
-    """Read-only look-ups commit their audit event without waiting for the WAL flush.
-
-    The event is still atomic and chained; only a server crash in the next ~0.6 s could lose it.
-    Unmasking and every write keep the full synchronous commit."""
-    if uow.dialect == "postgresql":
-        uow.session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _hit(r, today: date) -> ResidentHit:  # noqa: ANN001
@@ -490,7 +478,6 @@ def household(db: Database, actor: Actor, household_no: str, *, today: date | No
     actor.require("resident.read")
     today = today or date.today()
     with db.uow(actor.info) as uow:
-        _relaxed_commit(uow)
         people = load_persons(uow.session, P.household_no == household_no)
         if not people:
             raise InputError(f"世帯番号「{household_no}」の世帯は見つかりません。")
@@ -511,7 +498,6 @@ def person_detail(db: Database, actor: Actor, atena_no: str) -> Person:
     """One person's record (address masked if restricted); audited."""
     actor.require("resident.read")
     with db.uow(actor.info) as uow:
-        _relaxed_commit(uow)
         people = load_persons(uow.session, P.atena_no == atena_no)
         if not people:
             raise InputError(f"宛名番号「{atena_no}」の住民は見つかりません。")
@@ -538,10 +524,8 @@ def unmask_address(db: Database, actor: Actor, atena_no: str, reason: str, case_
         a, town_name = row
         audit.record(s, actor.info, "person.unmask", "person", atena_no,
                      {"reason": reason, "case_id": case_id})
-        if case_id is not None:
-            case = s.get(CaseRow, case_id)
-            if case is not None and atena_no not in (case.unmasked or []):
-                case.unmasked = [*(case.unmasked or []), atena_no]
+        # The case's own record of what may print unmasked goes through the case's optimistic
+        # locking (OutputService.unmask_for_case); here the case id is only noted in the log.
         uow.commit()
     return Address(town_name=town_name or "", banchi=a.banchi, katagaki=a.katagaki, postal_code=a.postal_code,
                    town_code=a.town_code)
