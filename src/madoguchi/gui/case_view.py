@@ -216,6 +216,8 @@ class CaseView(QWidget):
     def _load_move(self) -> None:
         rec = self.service.get_move(self.case.id)
         if rec is None:
+            if self.case.subject_atena_no and not self.start_atena.text():
+                self.start_atena.setText(self.case.subject_atena_no)  # opened from the household screen
             self.start_panel.show()
             return
         self._set_move(rec.move)

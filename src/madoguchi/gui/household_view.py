@@ -20,6 +20,7 @@ from madoguchi.store.db import Database
 
 class HouseholdView(QWidget):
     identityRecorded = Signal(object)  # noqa: N815  RecordedCheck
+    caseRequested = Signal(str)  # noqa: N815  atena_no of the selected member
 
     def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +59,10 @@ class HouseholdView(QWidget):
         self.columns_button.setMenu(self.columns_menu)
         self.identity_button = QPushButton("本人確認(&I)")
         self.identity_button.clicked.connect(self.open_identity)
+        self.case_button = QPushButton("この人で対応を開始(&C)")
+        self.case_button.setToolTip("選んだ人を対象に新しい対応（受付）を開き、異動入力を始められるようにします")
+        self.case_button.setVisible(actor.can("case.write"))
+        self.case_button.clicked.connect(self.request_case)
         self.detail = QLabel("")
         self.detail.setObjectName("memberDetail")
         self.detail.setWordWrap(True)
@@ -68,6 +73,7 @@ class HouseholdView(QWidget):
         head.addWidget(self.unmask_button)
         tools = QHBoxLayout()
         tools.addWidget(self.identity_button)
+        tools.addWidget(self.case_button)
         tools.addStretch(1)
         tools.addWidget(self.columns_button)
         layout = QVBoxLayout(self)
@@ -96,6 +102,11 @@ class HouseholdView(QWidget):
             self.table.selectRow(row)
             self.show_detail(row)
         self.table.setFocus()
+
+    def request_case(self) -> None:
+        member = self.selected_member()
+        if member is not None:
+            self.caseRequested.emit(member.atena_no)
 
     def selected_member(self) -> Person | None:
         row = self.table.currentIndex().row()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from madoguchi.config import AppConfig
+from madoguchi.errors import KnownError
 from madoguchi.gui.admin_view import AdminView
 from madoguchi.gui.household_view import HouseholdView
 from madoguchi.gui.identity_view import IdentityView
@@ -82,9 +83,18 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.terminal_label)
         bar.addPermanentWidget(self.import_label)
 
-        QShortcut(QKeySequence("F2"), self, activated=self.focus_search)
-        QShortcut(QKeySequence("F3"), self, activated=lambda: self.tabs.setCurrentWidget(self.household_view))
-        QShortcut(QKeySequence("F4"), self, activated=lambda: self.tabs.setCurrentWidget(self.identity_view))
+        # F2–F4 jump between the main tabs; inside a workspace (case, move grid) the same keys belong
+        # to that screen (F2 続柄, F4 住所), so the window's keys step aside there to stay unambiguous.
+        self.tab_keys = [
+            QShortcut(QKeySequence("F2"), self, activated=self.focus_search),
+            QShortcut(QKeySequence("F3"), self, activated=lambda: self.tabs.setCurrentWidget(self.household_view)),
+            QShortcut(QKeySequence("F4"), self, activated=lambda: self.tabs.setCurrentWidget(self.identity_view)),
+        ]
+        self.case_screens = None
+        if actor.can("case.write"):
+            from madoguchi.gui.case_list import CaseScreens
+            self.case_screens = CaseScreens(self, db, actor)
+            self.household_view.caseRequested.connect(self.start_case)
         self.resize(1280, 800)
         self.search_view.setFocus()
 
@@ -97,6 +107,13 @@ class MainWindow(QMainWindow):
     def show_workspace(self, widget: QWidget) -> None:
         self.tabs.setCurrentWidget(widget)
 
+    def start_case(self, atena_no: str) -> None:
+        """「この人で対応を開始」: a new case for this resident, shown at once."""
+        try:
+            self.case_screens.new_case(subject_atena_no=atena_no)
+        except KnownError as exc:
+            QMessageBox.warning(self, "対応を開始できません", exc.message)
+
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.search_view)
         self.search_view.entry.setFocus()
@@ -107,6 +124,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.household_view)
 
     def _tab_changed(self, index: int) -> None:
+        main_tab = self.tabs.widget(index) in (self.search_view, self.household_view, self.identity_view,
+                                               self.notices_view, self.admin_view)
+        for key in getattr(self, "tab_keys", []):
+            key.setEnabled(main_tab)
         if self.tabs.widget(index) is self.identity_view:
             self.identity_view.set_person(self.household_view.selected_member())
 
