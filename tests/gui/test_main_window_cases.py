@@ -26,6 +26,7 @@ def test_household_to_case_and_function_keys_belong_to_the_workspace(qtbot, font
     view = win.tabs.currentWidget()
     assert isinstance(view, CaseView)
     assert view.start_atena.text() == "1001" and view.case.subject_atena_no == "1001"
+    assert view.start_type.currentData() == "move_within"
     shot(win, screens, "main_window_case_started")
     # In the workspace F2 is the grid's (続柄); the window's tab keys stand aside …
     assert not any(k.isEnabled() for k in win.tab_keys)

@@ -218,6 +218,8 @@ class CaseView(QWidget):
         if rec is None:
             if self.case.subject_atena_no and not self.start_atena.text():
                 self.start_atena.setText(self.case.subject_atena_no)  # opened from the household screen
+                # A resident of the city cannot move in: start from the commonest move of residents.
+                self.start_type.setCurrentIndex(self.start_type.findData(MoveType.MOVE_WITHIN.value))
             self.start_panel.show()
             return
         self._set_move(rec.move)
