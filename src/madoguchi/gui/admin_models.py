@@ -6,15 +6,22 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 
-from madoguchi.services.admin import (DUPLEX_LABELS, JST, AuditEntry, ImportIssueInfo, ImportRunInfo,
-                                      PermissionMatrix, TerminalInfo)
+from madoguchi.gui.table_model import Index, ListTableModel
+from madoguchi.services.admin import (
+    DUPLEX_LABELS,
+    JST,
+    AuditEntry,
+    ImportIssueInfo,
+    ImportRunInfo,
+    PermissionMatrix,
+    TerminalInfo,
+)
 from madoguchi.services.staff import StaffInfo
 from madoguchi.store.security import GROUPS
 
-Index = QModelIndex | QPersistentModelIndex
 MUTED = QColor("#6b6b6b")
 WARN = QColor("#b00020")
 CHOICES_ROLE = Qt.ItemDataRole.UserRole + 10  # [(label, value)] offered by the editor of a cell
@@ -31,39 +38,9 @@ def local_time(ts: datetime | None) -> str:
     return f"{ts.astimezone(JST):%Y-%m-%d %H:%M:%S}" if ts else ""
 
 
-class _Table(QAbstractTableModel):
-    HEADERS: tuple[str, ...] = ()
-
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[Any] = []
-
-    def set_rows(self, rows: list[Any]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def row_item(self, row: int) -> Any:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self.HEADERS):
-                return self.HEADERS[section]
-        return None
-
-    def _valid(self, index: Index) -> bool:
-        return index.isValid() and 0 <= index.row() < len(self._rows) and 0 <= index.column() < len(self.HEADERS)
 
 
-class StaffModel(_Table):
+class StaffModel(ListTableModel):
     HEADERS = ("職員ID", "氏名", "グループ", "状態")
 
     def staff(self, row: int) -> StaffInfo:
@@ -168,7 +145,7 @@ class PermissionMatrixModel(QAbstractTableModel):
         return True
 
 
-class TerminalsModel(_Table):
+class TerminalsModel(ListTableModel):
     HEADERS = ("端末名", "窓口番号", "帳票別の印刷設定", "説明")
 
     def terminal(self, row: int) -> TerminalInfo:
@@ -319,7 +296,7 @@ class PrintMappingModel(QAbstractTableModel):
         return True
 
 
-class ImportRunsModel(_Table):
+class ImportRunsModel(ListTableModel):
     HEADERS = ("開始", "終了", "実行者", "結果", "件数", "読込", "保留", "データ識別子", "メッセージ")
 
     def run(self, row: int) -> ImportRunInfo:
@@ -343,7 +320,7 @@ class ImportRunsModel(_Table):
         return None
 
 
-class ImportIssuesModel(_Table):
+class ImportIssuesModel(ListTableModel):
     HEADERS = ("ファイル", "行", "項目", "理由", "元の行")
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
@@ -360,7 +337,7 @@ class ImportIssuesModel(_Table):
         return None
 
 
-class AuditModel(_Table):
+class AuditModel(ListTableModel):
     HEADERS = ("日時", "職員", "端末", "操作", "対象", "対象ID", "詳細")
 
     def entry(self, row: int) -> AuditEntry:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from madoguchi.domain import wareki
 from madoguchi.domain.people import QUALIFICATION_LABELS, QUALIFICATION_SHORT, SEX_LABEL, Person
+from madoguchi.gui.table_model import Index, ListTableModel
 from madoguchi.services.notices import Notice
 from madoguchi.services.residents import ResidentHit
 
-Index = QModelIndex | QPersistentModelIndex
 MUTED = QColor("#6b6b6b")
 WARN = QColor("#b00020")
 RESTRICTED_BG = QColor("#fff3cd")
@@ -21,40 +21,21 @@ ATENA_ROLE = Qt.ItemDataRole.UserRole + 1
 HOUSEHOLD_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-class SearchResultModel(QAbstractTableModel):
+class SearchResultModel(ListTableModel):
     """Search hits: 氏名, フリガナ, 生年月日, 年齢, 性別, 世帯主, 住所, 状態."""
 
     HEADERS = ("氏名", "フリガナ", "生年月日", "年齢", "性別", "世帯主", "住所", "状態", "宛名番号")
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
-        super().__init__(parent)
-        self._hits: list[ResidentHit] = []
-
-    def set_hits(self, hits: list[ResidentHit]) -> None:
-        self.beginResetModel()
-        self._hits = list(hits)
-        self.endResetModel()
+    def set_hits(self, items: list[ResidentHit]) -> None:
+        self.set_rows(items)
 
     def hit(self, row: int) -> ResidentHit:
-        return self._hits[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._hits)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self.HEADERS):
-                return self.HEADERS[section]
-        return None
+        return self._rows[row]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not (0 <= index.row() < len(self._hits)):
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
             return None
-        h = self._hits[index.row()]
+        h = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             status = h.status_mark or ("要確認" if h.restricted else "")
@@ -162,38 +143,19 @@ class HouseholdModel(QAbstractTableModel):
         return None
 
 
-class NoticesModel(QAbstractTableModel):
+class NoticesModel(ListTableModel):
     HEADERS = ("重要度", "件名", "投稿者", "投稿日時", "状態")
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
-        super().__init__(parent)
-        self._notices: list[Notice] = []
-
-    def set_notices(self, notices: list[Notice]) -> None:
-        self.beginResetModel()
-        self._notices = list(notices)
-        self.endResetModel()
+    def set_notices(self, items: list[Notice]) -> None:
+        self.set_rows(items)
 
     def notice(self, row: int) -> Notice:
-        return self._notices[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._notices)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self.HEADERS):
-                return self.HEADERS[section]
-        return None
+        return self._rows[row]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not (0 <= index.row() < len(self._notices)):
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
             return None
-        n = self._notices[index.row()]
+        n = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             # SQLite hands back naive UTC
             posted = (n.posted_at if n.posted_at.tzinfo else n.posted_at.replace(tzinfo=UTC)).astimezone()
