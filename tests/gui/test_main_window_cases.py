@@ -34,6 +34,10 @@ def test_household_to_case_and_function_keys_belong_to_the_workspace(qtbot, font
     # … and come back on the main tabs.
     win.tabs.setCurrentWidget(win.household_view)
     assert all(k.isEnabled() for k in win.tab_keys)
+    # The 本人確認 tab now records onto this case.
+    assert win.identity_view.case_id == view.case.id == win.household_view.case_id
+    win.tabs.setCurrentWidget(win.identity_view)
+    assert win.identity_view.panel is not None and win.identity_view._panel_case_id == view.case.id
     win.close()
 
 

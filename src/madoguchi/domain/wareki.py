@@ -24,14 +24,14 @@ from datetime import date
 class Era:
     name: str
     letter: str
-    code: int  # the digit used in 7-digit codes such as 5551226 (昭和=5)
+    code: int  # the digit of 7-digit codes such as 5551226 (odd-number coding: 昭和=5)
     start: date
 
 
 # Newest first. 明治 dates before 1873 are lunar-calendar territory; residents are not that old.
 ERAS: tuple[Era, ...] = (
     Era("令和", "R", 9, date(2019, 5, 1)),
-    Era("平成", "H", 4, date(1989, 1, 8)),
+    Era("平成", "H", 7, date(1989, 1, 8)),
     Era("昭和", "S", 5, date(1926, 12, 25)),
     Era("大正", "T", 3, date(1912, 7, 30)),
     Era("明治", "M", 1, date(1868, 1, 25)),
@@ -39,8 +39,10 @@ ERAS: tuple[Era, ...] = (
 _BY_LETTER = {e.letter: e for e in ERAS}
 _BY_NAME = {e.name: e for e in ERAS}
 _BY_CODE = {e.code: e for e in ERAS}
-# Some core systems use 7 for 令和 or 2 for 大正 codes; accept the common variants.
-_BY_CODE.setdefault(7, _BY_LETTER["R"])
+# Era codes follow the odd-number coding (明治1 大正3 昭和5 平成7 令和9, as in 5551226 = S55.12.26).
+# 2 and 4 are unused there, so the 1–5 coding's 大正2 / 平成4 are accepted too without ambiguity.
+_BY_CODE.setdefault(2, _BY_LETTER["T"])
+_BY_CODE.setdefault(4, _BY_LETTER["H"])
 
 
 class DateParseError(ValueError):

@@ -220,9 +220,11 @@ class CaseScreens(QObject):
         else:
             view.reload()
         self.window.show_workspace(view)  # type: ignore[attr-defined]
-        household = getattr(self.window, "household_view", None)
-        if household is not None and hasattr(household, "case_id"):
-            household.case_id = case_id  # identity checks and unmasking are recorded on this case
+        # identity checks and unmasking made on the main tabs are recorded on this case
+        for name in ("household_view", "identity_view"):
+            screen = getattr(self.window, name, None)
+            if screen is not None and hasattr(screen, "case_id"):
+                screen.case_id = case_id
         return view
 
     def _remote_change(self, case_id: int, version: int) -> None:

@@ -20,6 +20,7 @@ class IdentityView(QWidget):
         self.case_id: int | None = None
         self.person: Person | None = None
         self.panel: IdentityDialog | None = None
+        self._panel_case_id: int | None = None
         self.placeholder = QLabel("「世帯」で確認する人を選んでから、この画面を開いてください。"
                                   "代理人の確認もここで記録できます。")
         self.placeholder.setWordWrap(True)
@@ -29,7 +30,7 @@ class IdentityView(QWidget):
 
     def set_person(self, person: Person | None) -> None:
         if person is not None and self.person is not None and person.atena_no == self.person.atena_no \
-                and self.panel is not None:
+                and self.panel is not None and self._panel_case_id == self.case_id:
             return
         self.person = person
         if self.panel is not None:
@@ -40,6 +41,7 @@ class IdentityView(QWidget):
         if person is None:
             return
         panel = IdentityDialog(self.db, self.actor, person, self.case_id, self)
+        self._panel_case_id = self.case_id  # a check belongs to the case open when it was made
         panel.setWindowFlags(Qt.WindowType.Widget)  # embedded, not a separate window
         panel.buttons.button(QDialogButtonBox.StandardButton.Close).hide()
         panel.record_button.clicked.connect(lambda: panel.recorded and self.recorded.emit(panel.recorded[-1]))
