@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from sqlalchemy import select
 
@@ -105,7 +105,11 @@ def test_preview_pages_keyboard_and_print_to_pdf(panel, qtbot, tmp_path, screens
     shot(p, screens, "output_preview")
     # Ctrl+P: the forms and the guide have different settings → two jobs, two files
     p.output_dir = tmp_path
-    QTest.keyClick(p.list, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(p.printed, timeout=30000):
+        QTest.keyClick(p.list, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+        assert p.busy and p.progress.isVisible() and p.cancel_button.isVisible()  # printing on the worker
+        assert not p.print_button.isEnabled()
+    assert not p.busy and not p.progress.isVisible() and not p.cancel_button.isVisible()
     files = sorted(tmp_path.glob("*.pdf"))
     assert len(files) == 2, p.banner.text()
     forms_pages = sum(d.pages for d in p.documents if d.kind == "form")
@@ -132,7 +136,8 @@ def test_failed_print_is_shown_and_can_be_retried(panel, qtbot, tmp_path, screen
     docs = list(p.documents)
     p.set_checked({docs[0].output_id, docs[-1].output_id})
     p.output_dir = tmp_path / "存在しないフォルダ" / "x"
-    p.print_button.click()
+    with qtbot.waitSignal(p.printed, timeout=30000):
+        p.print_button.click()
     assert p.banner.isVisible()
     assert "印刷できませんでした" in p.banner.text() and "もう一度印刷できます" in p.banner.text()
     assert "住民異動届" in p.banner.text()
@@ -146,11 +151,76 @@ def test_failed_print_is_shown_and_can_be_retried(panel, qtbot, tmp_path, screen
         assert rows[docs[1].output_id].state == "rendered"
     # retry into a folder that exists
     p.output_dir = tmp_path
-    QTest.keyClick(p.list, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(p.printed, timeout=30000):
+        QTest.keyClick(p.list, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert len(list(tmp_path.glob("*.pdf"))) == 2
     assert "印刷済み" in p.list.item(0).text() and "印刷済み" in p.list.item(len(docs) - 1).text()
     with p.service.db.session() as s:
         assert s.get(OutputRow, docs[0].output_id).state == "printed"
+
+
+def test_screen_stays_responsive_while_printing(panel, qtbot, tmp_path):
+    """The print runs on a worker: a timer on the UI thread keeps firing and the progress moves page by page."""
+    p = panel
+    p.settings = PrintSettings(PrinterSetting(dpi=300))  # one heavy job, as at the counter
+    p.output_dir = tmp_path
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(p.progress.value()))
+    progress = []
+    p.progress.valueChanged.connect(progress.append)
+    timer.start()
+    with qtbot.waitSignal(p.printed, timeout=60000):
+        p.print_button.click()
+    timer.stop()
+    pages = sum(d.pages for d in p.documents)
+    # fired many times while printing (a UI-thread print would let it fire at most once), and saw
+    # the progress bar at values between the start and the end
+    assert len(ticks) >= 5, ticks
+    assert any(0 < v < pages for v in ticks), ticks
+    assert progress[-1] == pages and progress == sorted(progress)
+    assert len(PdfReader(str(next(tmp_path.glob("*.pdf")))).pages) == pages
+    assert p.status.text() == f"{len(p.documents)}件の帳票を印刷しました。"
+
+
+def test_cancel_mid_batch_names_the_forms_not_printed(panel, qtbot, tmp_path):
+    p = panel
+    docs = list(p.documents)
+    # one printer setting per document → one job per document
+    p.settings = PrintSettings(PrinterSetting(dpi=300),
+                               {d.form_id: PrinterSetting(dpi=300, copies=1 + n) for n, d in enumerate(docs)})
+    p.output_dir = tmp_path
+    pressed = []
+
+    def press_cancel_once(value: int) -> None:
+        if value > 0 and not pressed:  # the first page is out: 「中止」 while the batch is under way
+            pressed.append(value)
+            p.cancel_button.click()
+
+    p.progress.valueChanged.connect(press_cancel_once)
+    with qtbot.waitSignal(p.printed, timeout=60000):
+        p.print_button.click()
+    assert pressed
+    assert "印刷を中止しました。" in p.banner.text() and "印刷されていない帳票" in p.banner.text()
+    last = docs[-1]
+    assert last.title in p.banner.text() and "印刷失敗" in p.list.item(len(docs) - 1).text()
+    not_printed = [d for i, d in enumerate(docs) if "印刷失敗" in p.list.item(i).text()]
+    printed = [d for i, d in enumerate(docs) if "印刷済み" in p.list.item(i).text()]
+    assert len(printed) + len(not_printed) == len(docs) and len(printed) < len(docs)
+    assert [d.output_id for d in p.checked()] == [d.output_id for d in not_printed]  # ready to retry
+    # only whole jobs are left as files: one per printed document, no half-written one
+    assert len(list(tmp_path.glob("*.pdf"))) == len(printed)
+    with p.service.db.session() as s:
+        rows = {r.id: r for r in s.execute(select(OutputRow).where(OutputRow.case_id == p.case_id)).scalars()}
+    assert all(rows[d.output_id].state == "failed" and rows[d.output_id].message == "印刷を中止しました。"
+               for d in not_printed)
+    assert all(rows[d.output_id].state == "printed" for d in printed)
+    # retry prints the rest
+    p.progress.valueChanged.disconnect(press_cancel_once)
+    with qtbot.waitSignal(p.printed, timeout=60000):
+        p.print_button.click()
+    assert all("印刷済み" in p.list.item(i).text() for i in range(len(docs))), p.banner.text()
 
 
 def test_save_as_pdf(panel, tmp_path):

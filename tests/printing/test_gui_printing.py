@@ -118,3 +118,87 @@ def test_save_pdf_errors_are_print_failed(tmp_path, forms):
     assert (tmp_path / "out.pdf").read_bytes() == forms["juki_idou"]
     with pytest.raises(PrintFailed, match="PDFを保存できませんでした"):
         save_pdf(forms["juki_idou"], tmp_path / "no" / "such" / "dir.pdf")
+
+
+def _run_worker(qtbot, worker):
+    """Run a PrintWorker on a QThread as the panel does; collect its signals on this (UI) thread."""
+    from PySide6.QtCore import QObject, Qt, QThread, QTimer
+
+    got: list[tuple] = []
+
+    class Sink(QObject):  # a receiver living on the UI thread, so queued slots run here
+        def started(self, n, name): got.append(("started", n, name, QThread.currentThread() is main))
+
+        def page(self, n, p): got.append(("page", n, p))
+
+        def done(self, n, pages): got.append(("done", n, pages))
+
+        def failed(self, n, message): got.append(("failed", n, message))
+
+        def cancelled(self, n): got.append(("cancelled", n))
+
+    main = QThread.currentThread()
+    sink = Sink()
+    thread = QThread()
+    worker.moveToThread(thread)
+    q = Qt.ConnectionType.QueuedConnection
+    thread.started.connect(worker.run)
+    worker.job_started.connect(sink.started, q)
+    worker.page_printed.connect(sink.page, q)
+    worker.job_done.connect(sink.done, q)
+    worker.job_failed.connect(sink.failed, q)
+    worker.cancelled.connect(sink.cancelled, q)
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    with qtbot.waitSignal(thread.finished, timeout=60000):
+        thread.start()
+    timer.stop()
+    thread.wait()
+    qtbot.wait(50)  # the last queued signals
+    return got, len(ticks)
+
+
+def test_worker_prints_on_its_thread_and_reports(qtbot, tmp_path, forms):
+    from madoguchi.gui.printing import PrintWorker
+
+    settings = PrintSettings(PrinterSetting(dpi=300), {"inkan_touroku": PrinterSetting(dpi=300, copies=2)})
+    jobs = plan_jobs([PrintItem(k, v, k) for k, v in forms.items()], settings)
+    files = [tmp_path / "a.pdf", tmp_path / "b.pdf"]
+    got, ticks = _run_worker(qtbot, PrintWorker(jobs, files))
+    assert got == [("started", 0, "madoguchi: juki_idou・kokuho_idou", True), ("page", 0, 1), ("page", 0, 2),
+                   ("done", 0, 2), ("started", 1, "madoguchi: inkan_touroku", True), ("page", 1, 1), ("done", 1, 1)]
+    assert [len(PdfReader(str(f)).pages) for f in files] == [2, 1]
+    assert _ink(files[0].read_bytes(), 1) > 0.01
+    assert ticks >= 5  # the UI thread's timer kept firing while the worker painted
+
+
+def test_worker_cancel_between_pages_leaves_no_half_file(qtbot, tmp_path, forms):
+    from PySide6.QtCore import Qt
+
+    from madoguchi.gui.printing import PrintWorker
+
+    settings = PrintSettings(PrinterSetting(dpi=100), {"inkan_touroku": PrinterSetting(dpi=100, copies=2)})
+    jobs = plan_jobs([PrintItem(k, v) for k, v in forms.items()], settings)
+    files = [tmp_path / "a.pdf", tmp_path / "b.pdf"]
+    worker = PrintWorker(jobs, files)
+    # 「中止」 right after the first page, from the worker's own thread: deterministic for the test
+    worker.page_printed.connect(lambda n, page: worker.cancel(), Qt.ConnectionType.DirectConnection)
+    got, _ticks = _run_worker(qtbot, worker)
+    assert got == [("started", 0, jobs[0].name, True), ("page", 0, 1), ("cancelled", 0)]
+    assert not files[0].exists() and not files[1].exists()
+
+
+def test_worker_stops_at_a_failure_in_japanese(qtbot, tmp_path, forms):
+    from madoguchi.gui.printing import PrintWorker
+
+    settings = PrintSettings(PrinterSetting(dpi=72), {"inkan_touroku": PrinterSetting(dpi=72, copies=2)})
+    jobs = plan_jobs([PrintItem(k, v) for k, v in forms.items()], settings)
+    jobs.insert(1, plan_jobs([PrintItem("broken", b"not a pdf")], PrintSettings())[0])
+    files = [tmp_path / "a.pdf", tmp_path / "broken.pdf", tmp_path / "c.pdf"]
+    got, _ticks = _run_worker(qtbot, PrintWorker(jobs, files))
+    assert [g[0] for g in got] == ["started", "page", "page", "done", "started", "failed"]
+    assert got[-1][1] == 1 and "印刷データを読み込めません" in got[-1][2]
+    assert files[0].exists() and not files[2].exists()  # the batch stopped there

@@ -2,8 +2,9 @@
 
 The documents are rendered by `OutputService` on a worker thread (CEL listing + reportlab, no Qt
 objects there); the result comes back through a queued signal. Pages are shown with QtPdf's
-QPdfView. Printing runs on the UI thread (QPrinter and QPdfDocument are Qt objects), one job per
-printer of the terminal's per-form setting, with a progress bar and 「中止」 between jobs. A failed
+QPdfView. Printing runs on a QThread (`PrintWorker`: its own QPdfDocument and QPrinter, no widgets),
+one job per printer of the terminal's per-form setting; progress and results come back as queued
+signals, so the screen stays responsive; 「中止」 takes effect before the next page. A failed
 or cancelled print is recorded (`mark_failed`) and shown in Japanese; everything stays on screen
 and 「印刷」 tries again. Without a printer, 「PDFとして保存」 asks where to save.
 
@@ -16,9 +17,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QObject, QPointF, Qt, QThread, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout
 
 from madoguchi.domain.masking import UNMASK_PERMISSION
 from madoguchi.errors import KnownError, PrintFailed
-from madoguchi.gui.printing import (PrintItem, PrintSettings, available_printers, merge_pdfs, plan_jobs, print_pdf,
+from madoguchi.gui.printing import (PrintItem, PrintSettings, PrintWorker, available_printers, merge_pdfs, plan_jobs,
                                     save_pdf)
 from madoguchi.services.cases import CaseInfo
 from madoguchi.services.outputs import STATE_LABELS, OutputBatch, OutputService, RenderedOutput
@@ -37,14 +39,31 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madoguchi-outp
 CANCELLED_TEXT = "印刷を中止しました。"
 
 
+# Print threads still running (with their workers), kept alive even if their panel is closed.
+_LIVE_PRINTS: set[tuple[QThread, PrintWorker]] = set()
+
+
 class _Bridge(QObject):
     done = Signal(object, object)  # result, exception
+
+
+@dataclass
+class _PrintRun:
+    """What one print is doing, gathered on the UI thread from the worker's signals."""
+
+    titles: dict[int, str]
+    job_ids: list[list[int]]
+    printer: str
+    printed: list[int] = field(default_factory=list)
+    failed_from: int | None = None  # first job not printed (failure or 「中止」)
+    message: str = ""
 
 
 class OutputPreview(QWidget):
     """All outputs of one case: check boxes, page view, print / save as PDF."""
 
     saved = Signal(object)  # CaseInfo after a write (render, print state)
+    printed = Signal()      # a print finished (printed, failed or cancelled) and was recorded
 
     def __init__(self, service: OutputService, case_id: int, *, print_settings: PrintSettings | None = None,
                  version: Callable[[], int | None] | None = None, parent: QWidget | None = None) -> None:
@@ -59,8 +78,11 @@ class OutputPreview(QWidget):
         self.output_dir: Path | None = None  # print into PDF files here (a PDF "printer") instead of printers
         self.ask_save_path: Callable[[str], str | None] = self._ask_save_path
         self._running: Future | None = None
-        self._cancel = False
         self._printing = False
+        self._print_thread: QThread | None = None
+        self._print_worker: PrintWorker | None = None
+        self._print_run: _PrintRun | None = None
+        self._page_base: list[int] = [0]
         self._rendered_once = False
         self._pdf_data: QByteArray | None = None
         self._pdf_buf: QBuffer | None = None
@@ -237,10 +259,18 @@ class OutputPreview(QWidget):
         self.render()
 
     def wait_idle(self, timeout_ms: int = 15000) -> bool:
+        """Wait for a render and a print to finish (a print's results are taken on this thread's events)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self._printing and time.monotonic() < deadline:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            if self._print_thread is not None:
+                self._print_thread.wait(10)
+        if self._printing:
+            return False
         running = self._running
         if running is None:
             return True
-        return not wait_futures([running], timeout=timeout_ms / 1000).not_done
+        return not wait_futures([running], timeout=max(deadline - time.monotonic(), 0)).not_done
 
     # --- list and pages ------------------------------------------------------------------------
 
@@ -323,7 +353,7 @@ class OutputPreview(QWidget):
         self.prev_button.setEnabled(n > 0 and self.current_page > 0)
         self.next_button.setEnabled(n > 0 and self.current_page < n - 1)
 
-    # --- printing (UI thread) ------------------------------------------------------------------
+    # --- printing (worker thread, results on the UI thread) ------------------------------------------------------------------
 
     def _update_buttons(self) -> None:
         has = bool(self.documents) and not self.busy
@@ -341,10 +371,14 @@ class OutputPreview(QWidget):
         return self.output_dir is not None or bool(available_printers())
 
     def cancel(self) -> None:
-        self._cancel = True
+        """「中止」: the worker stops before its next page; what is not printed is recorded as such."""
+        if self._print_worker is not None:
+            self._print_worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("印刷を中止しています…")
 
     def print_checked(self) -> None:
-        """Print the checked documents: one job per printer; failures recorded and shown."""
+        """Print the checked documents on a worker thread: one job per printer; failures recorded and shown."""
         if self.busy or not self.documents:
             return
         docs = self.checked()
@@ -356,52 +390,85 @@ class OutputPreview(QWidget):
             self.save_checked()
             return
         self.banner.hide()
-        by_id = {d.output_id: d for d in docs}
         items = [PrintItem(d.form_id, d.pdf, d.title) for d in docs]
         ids_of = {id(it): d.output_id for it, d in zip(items, docs, strict=True)}
         jobs = plan_jobs(items, self.settings)
-        self._printing, self._cancel = True, False
-        self.progress.setRange(0, len(jobs))
+        targets: list[Path | None] = [None] * len(jobs)
+        if self.output_dir is not None:
+            case_no = self.case.case_no if self.case else "case"
+            stamp = int(time.time() * 1000)
+            targets = [self.output_dir / f"{case_no}-job{n}-{stamp}.pdf" for n in range(1, len(jobs) + 1)]
+        pages_of = {d.output_id: d.pages for d in docs}
+        self._print_run = _PrintRun(
+            titles={d.output_id: d.title for d in docs},
+            job_ids=[[ids_of[id(it)] for it in job.items] for job in jobs],
+            printer="PDFファイル" if self.output_dir is not None else (jobs[0].setting.printer if jobs else ""))
+        self._page_base = [0]
+        for ids in self._print_run.job_ids:
+            self._page_base.append(self._page_base[-1] + sum(pages_of[i] for i in ids))
+
+        worker = PrintWorker(jobs, targets)
+        thread = QThread()
+        thread.setObjectName("madoguchi-print")
+        worker.moveToThread(thread)
+        queued = Qt.ConnectionType.QueuedConnection
+        thread.started.connect(worker.run)
+        worker.job_started.connect(self._job_started, queued)
+        worker.page_printed.connect(self._page_printed, queued)
+        worker.job_done.connect(self._job_done, queued)
+        worker.job_failed.connect(self._job_failed, queued)
+        worker.cancelled.connect(self._job_cancelled, queued)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        worker.finished.connect(self._printed, queued)
+        _LIVE_PRINTS.add((thread, worker))  # outlives this panel if it is closed mid-print
+        self._print_thread, self._print_worker = thread, worker
+        self._printing = True
+        self.progress.setRange(0, max(self._page_base[-1], 1))
         self.progress.setValue(0)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"印刷を始めています（{len(jobs)}件のジョブ）…")
         self._update_buttons()
-        printed: list[int] = []
-        failed: list[int] = []
-        message = ""
-        try:
-            for n, job in enumerate(jobs, start=1):
-                QApplication.processEvents()  # show progress, let 「中止」 be pressed
-                job_ids = [ids_of[id(it)] for it in job.items]
-                if self._cancel:
-                    failed += [i for j in jobs[n - 1:] for i in (ids_of[id(it)] for it in j.items)]
-                    message = CANCELLED_TEXT
-                    break
-                self.status.setText(f"印刷しています（{n}/{len(jobs)}）: {job.name}")
-                target = None
-                if self.output_dir is not None:
-                    case_no = self.case.case_no if self.case else "case"
-                    target = self.output_dir / f"{case_no}-job{n}-{int(time.time() * 1000)}.pdf"
-                try:
-                    print_pdf(merge_pdfs([it.pdf for it in job.items]), job.setting, job_name=job.name,
-                              output_file=target)
-                except PrintFailed as exc:
-                    failed += [i for j in jobs[n - 1:] for i in (ids_of[id(it)] for it in j.items)]
-                    message = exc.message
-                    break
-                printed += job_ids
-                self.progress.setValue(n)
-        finally:
-            self._printing = False
-            self._update_buttons()
-        printer = "PDFファイル" if self.output_dir is not None else (jobs[0].setting.printer if jobs else "")
-        self._record(printed, failed, message, printer)
+        thread.start()
+
+    # Slots below run on the UI thread (queued from the print worker).
+
+    def _job_started(self, n: int, name: str) -> None:
+        if self._print_worker is not None and not self._print_worker.is_cancelled:
+            self.status.setText(f"印刷しています（{n + 1}/{len(self._print_run.job_ids)}）: {name}")
+
+    def _page_printed(self, n: int, page: int) -> None:
+        self.progress.setValue(self._page_base[n] + page)
+
+    def _job_done(self, n: int, _pages: int) -> None:
+        self._print_run.printed += self._print_run.job_ids[n]
+        self.progress.setValue(self._page_base[n + 1])
+
+    def _job_failed(self, n: int, message: str) -> None:
+        self._print_run.failed_from, self._print_run.message = n, message
+
+    def _job_cancelled(self, n: int) -> None:
+        self._print_run.failed_from, self._print_run.message = n, CANCELLED_TEXT
+
+    def _printed(self) -> None:
+        thread, worker, run = self._print_thread, self._print_worker, self._print_run
+        if thread is not None:
+            thread.wait()
+            _LIVE_PRINTS.discard((thread, worker))
+        self._print_thread = self._print_worker = None
+        self._printing = False
+        self._update_buttons()
+        printed = list(run.printed)
+        failed = [i for ids in run.job_ids[run.failed_from:] for i in ids] if run.failed_from is not None else []
+        self._record(printed, failed, run.message, run.printer)
         if failed:
-            names = "、".join(by_id[i].title for i in failed)
-            self._error(f"印刷できませんでした: {message}\n印刷されていない帳票: {names}\n"
+            names = "、".join(run.titles[i] for i in failed)
+            self._error(f"印刷できませんでした: {run.message}\n印刷されていない帳票: {names}\n"
                         "内容はそのまま残っています。「印刷」でもう一度印刷できます。")
             self.set_checked(set(failed))
             self.status.setText(f"{len(printed)}件を印刷、{len(failed)}件は印刷されていません。")
         else:
             self.status.setText(f"{len(printed)}件の帳票を印刷しました。")
+        self.printed.emit()
 
     def _record(self, printed: list[int], failed: list[int], message: str, printer: str) -> None:
         """Note the print state on the case; a stale case is told, the documents stay."""

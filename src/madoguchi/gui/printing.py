@@ -6,12 +6,17 @@ copies a form kind uses is the terminal's setting (``PrintSettings``). Forms goi
 printer with the same setting are sent as one job, so a batch for a household comes out
 together. Every failure is a ``PrintFailed`` with a Japanese message; case data is untouched and
 the print can be retried.
+
+``PrintWorker`` runs a batch on a QThread (rasterising takes seconds at 300 dpi, and the counter
+screen must stay responsive): it creates its QPdfDocument and QPrinter in that thread, touches no
+widget, and reports through signals; 「中止」 is checked between pages.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +24,7 @@ from typing import Any
 
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
-from PySide6.QtCore import QBuffer, QByteArray, QRectF, QSize, QSizeF
+from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QObject, QRectF, QSize, QSizeF, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
@@ -215,21 +220,46 @@ def save_pdf(pdf: bytes, path: Path) -> None:
                           detail=str(exc)) from None
 
 
+class PrintCancelled(Exception):
+    """「中止」 was pressed while a job was being painted; that job is not (completely) printed."""
+
+
 def print_pdf(pdf: bytes, setting: PrinterSetting, *, job_name: str = "madoguchi",
-              output_file: Path | None = None) -> int:
+              output_file: Path | None = None, cancelled: Callable[[], bool] | None = None,
+              on_page: Callable[[int], None] | None = None) -> int:
     """Print PDF bytes with one QPrinter job (or write them through QPrinter to output_file).
 
-    Returns the number of pages sent. Needs a QGuiApplication.
+    Returns the number of pages sent. Needs a QGuiApplication; may run on a worker thread.
+    ``cancelled`` is asked before each page (→ ``PrintCancelled``); ``on_page`` gets each page number done.
     """
     loaded = _LoadedPdf(pdf)
     doc = loaded.doc
     try:
-        return _paint(doc, setting, job_name, output_file)
+        return _paint(doc, setting, job_name, output_file, cancelled or (lambda: False), on_page)
     finally:
         loaded.close()
 
 
-def _paint(doc: QPdfDocument, setting: PrinterSetting, job_name: str, output_file: Path | None) -> int:
+# Rows of raster drawn per call. PySide keeps the GIL during QPainter.drawImage (~100 ms for a 300 dpi
+# page into a PDF engine) and QPdfDocument.render (~40 ms), so even a worker would stall the UI thread;
+# drawing in bands lets it run between them. (Rendering in bands with QtPdf's scaledClipRect does not
+# match the whole-page raster in PySide 6.11, so the page is rendered in one call.)
+BAND_ROWS = 256
+
+
+def _paint_bands(doc: QPdfDocument, page: int, pixels: QSize, painter: QPainter, target: QRectF) -> None:
+    image = doc.render(page, pixels)
+    if image.isNull():
+        raise PrintFailed(f"{page + 1}ページ目を描画できませんでした。もう一度印刷してください。")
+    scale = target.height() / image.height()
+    for y in range(0, image.height(), BAND_ROWS):
+        rows = min(BAND_ROWS, image.height() - y)
+        painter.drawImage(QRectF(target.left(), target.top() + y * scale, target.width(), rows * scale),
+                          image, QRectF(0, y, image.width(), rows))
+
+
+def _paint(doc: QPdfDocument, setting: PrinterSetting, job_name: str, output_file: Path | None,
+           cancelled: Callable[[], bool], on_page: Callable[[int], None] | None) -> int:
     printer = _printer(setting, output_file)
     printer.setDocName(job_name)
     size, orientation = _page_size(doc.pagePointSize(0))
@@ -239,8 +269,13 @@ def _paint(doc: QPdfDocument, setting: PrinterSetting, job_name: str, output_fil
     if not painter.begin(printer):
         raise PrintFailed("印刷を開始できませんでした。プリンタの状態（用紙・トナー・オフライン）を確認して、"
                           "もう一度印刷してください。")
+    aborted = False
     try:
         for i in range(doc.pageCount()):
+            if cancelled():
+                aborted = True
+                printer.abort()  # drops the spooled job where the engine can (Windows); PDF: file removed below
+                raise PrintCancelled
             points = doc.pagePointSize(i)
             if i:
                 size, orientation = _page_size(points)
@@ -250,13 +285,14 @@ def _paint(doc: QPdfDocument, setting: PrinterSetting, job_name: str, output_fil
                     raise PrintFailed("印刷の途中でプリンタが応答しなくなりました。もう一度印刷してください。")
             target = QRectF(printer.paperRect(QPrinter.Unit.DevicePixel))
             pixels = QSize(round(points.width() / 72 * setting.dpi), round(points.height() / 72 * setting.dpi))
-            image = doc.render(i, pixels)
-            if image.isNull():
-                raise PrintFailed(f"{i + 1}ページ目を描画できませんでした。もう一度印刷してください。")
             painter.fillRect(target, QColor("white"))
-            painter.drawImage(target, image)
+            _paint_bands(doc, i, pixels, painter, target)
+            if on_page is not None:
+                on_page(i + 1)
     finally:
         painter.end()
+        if aborted and output_file is not None:
+            output_file.unlink(missing_ok=True)  # a half-written file is not a print
     return doc.pageCount()
 
 
@@ -282,3 +318,60 @@ def print_items(items: Sequence[PrintItem], settings: PrintSettings, *,
 def with_copies(setting: PrinterSetting, copies: int) -> PrinterSetting:
     """The same setting with another number of copies (e.g. 2 copies asked at the counter)."""
     return replace(setting, copies=copies)
+
+
+class PrintWorker(QObject):
+    """Prints a batch of jobs on the thread it is moved to; everything it tells goes out as signals.
+
+    Connect its signals with queued connections to UI-thread receivers. ``cancel()`` may be called
+    from any thread. The batch stops at the first failure or at 「中止」; ``finished`` always comes last.
+    """
+
+    job_started = Signal(int, str)   # job index, job name
+    page_printed = Signal(int, int)  # job index, page number within the job
+    job_done = Signal(int, int)      # job index, pages sent
+    job_failed = Signal(int, str)    # job index, Japanese message
+    cancelled = Signal(int)          # index of the first job not (completely) printed
+    finished = Signal()
+
+    def __init__(self, jobs: Sequence[PrintJob], output_files: Sequence[Path | None] | None = None) -> None:
+        super().__init__()
+        self.jobs = list(jobs)
+        self.output_files = list(output_files) if output_files is not None else [None] * len(self.jobs)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            for n, (job, target) in enumerate(zip(self.jobs, self.output_files, strict=True)):
+                if self._cancel.is_set():
+                    self.cancelled.emit(n)
+                    return
+                self.job_started.emit(n, job.name)
+                try:
+                    pages = print_pdf(merge_pdfs([i.pdf for i in job.items]), job.setting, job_name=job.name,
+                                      output_file=target, cancelled=self._cancel.is_set,
+                                      on_page=lambda page, n=n: self.page_printed.emit(n, page))
+                except PrintCancelled:
+                    self.cancelled.emit(n)
+                    return
+                except PrintFailed as exc:
+                    self.job_failed.emit(n, exc.message)
+                    return
+                except Exception as exc:  # noqa: BLE001 - told to the UI thread in Japanese, never lost
+                    self.job_failed.emit(n, f"印刷できませんでした（{type(exc).__name__}: {exc}）。もう一度印刷してください。")
+                    return
+                self.job_done.emit(n, pages)
+        finally:
+            # Back to the main thread so the owner can drop it after the QThread has ended.
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
+            self.finished.emit()
