@@ -162,7 +162,7 @@ class TerminalsModel(ListTableModel):
         return (t.name, t.counter_no, f"{forms} 件" if forms else "既定のみ", t.description)[index.column()]
 
 
-class PrintMappingModel(QAbstractTableModel):
+class PrintMappingModel(ListTableModel):
     """One terminal's printer mapping: the default row, then one row per form kind.
 
     A form row without its own entry follows the default; editing any of its cells gives it one
@@ -177,6 +177,7 @@ class PrintMappingModel(QAbstractTableModel):
                  parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._kinds = [("", "既定（下記以外のすべての帳票）"), *form_kinds]
+        self._rows = self._kinds  # one row per form kind; the base class counts and validates them
         self._printers = list(printers)
         self._trays = [t for t in ("", *trays) if t in TRAY_LABELS]
         self._default: dict[str, Any] = {}
@@ -197,22 +198,6 @@ class PrintMappingModel(QAbstractTableModel):
 
     def _entry(self, row: int) -> dict[str, Any] | None:
         return self._default if row == 0 else self._forms.get(self._kinds[row][0])
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._kinds)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self.HEADERS):
-                return self.HEADERS[section]
-        return None
-
-    def _valid(self, index: Index) -> bool:
-        return index.isValid() and 0 <= index.row() < len(self._kinds) and 0 <= index.column() < len(self.HEADERS)
 
     def choices(self, row: int, col: int) -> list[tuple[str, Any]]:
         if col == 1:
