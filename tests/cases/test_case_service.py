@@ -152,13 +152,13 @@ def test_race_between_read_and_update_is_caught(pg_url):
     from madoguchi.services import cases as cases_mod
     from madoguchi.store.models import CaseRow
     with a.uow(TANAKA.info) as u1, a.uow(TANAKA.info) as u2:
-        r1 = cases_mod._load_for_write(u1.session, TANAKA, c.id, c.version)
-        r2 = cases_mod._load_for_write(u2.session, TANAKA, c.id, c.version)
-        cases_mod._bump(u1.session, TANAKA, r1, "memo", "先", None, datetime.now(UTC))
+        r1 = cases_mod.load_for_write(u1.session, TANAKA, c.id, c.version)
+        r2 = cases_mod.load_for_write(u2.session, TANAKA, c.id, c.version)
+        cases_mod.bump_case(u1.session, TANAKA, r1, "memo", "先", None, datetime.now(UTC))
         u1.commit()
         r2.purpose = "後から上書き"
         with pytest.raises(StaleWrite):
-            cases_mod._bump(u2.session, TANAKA, r2, "memo", "後", None, datetime.now(UTC))
+            cases_mod.bump_case(u2.session, TANAKA, r2, "memo", "後", None, datetime.now(UTC))
     with a.session() as s:
         assert s.get(CaseRow, c.id).purpose == "転居"
     a.dispose()

@@ -137,7 +137,7 @@ def _display_names(s: Session, logins: set[str]) -> dict[str, str]:
     return {r.login: r.display_name for r in rows}
 
 
-def _info(s: Session, row: CaseRow) -> CaseInfo:
+def case_info(s: Session, row: CaseRow) -> CaseInfo:
     names = _display_names(s, {row.holder_login or ""})
     return _info_with(row, names)
 
@@ -195,7 +195,7 @@ def _taken_message(s: Session, row: CaseRow) -> str:
             "続けるには「引き継ぐ」で対応を取り戻してから、もう一度入力してください。入力中の内容は画面に残っています。")
 
 
-def _load_for_write(s: Session, actor: Actor, case_id: int, version: int, *,
+def load_for_write(s: Session, actor: Actor, case_id: int, version: int, *,
                     allow_closed: bool = False) -> CaseRow:
     row = s.get(CaseRow, case_id, populate_existing=True)
     if row is None:
@@ -212,7 +212,7 @@ def _load_for_write(s: Session, actor: Actor, case_id: int, version: int, *,
     return row
 
 
-def _bump(s: Session, actor: Actor, row: CaseRow, kind: str, summary: str, data: dict | None,
+def bump_case(s: Session, actor: Actor, row: CaseRow, kind: str, summary: str, data: dict | None,
           now: datetime) -> CaseRow:
     row.updated_at = now  # always an UPDATE, so version_id_col bumps the version
     _flush(s, row)
@@ -230,8 +230,8 @@ def touch_case(s: Session, actor: Actor, case_id: int, version: int, kind: str, 
     For other services that add child rows to a case inside their own unit of work (call it
     after adding the rows). The returned row carries the new version.
     """
-    row = _load_for_write(s, actor, case_id, version)
-    return _bump(s, actor, row, kind, summary, data, now or _utcnow())
+    row = load_for_write(s, actor, case_id, version)
+    return bump_case(s, actor, row, kind, summary, data, now or _utcnow())
 
 
 def _flush(s: Session, row: CaseRow) -> None:
@@ -243,13 +243,6 @@ def _flush(s: Session, row: CaseRow) -> None:
         s.rollback()
         fresh = s.get(CaseRow, case_id, populate_existing=True)
         raise StaleWrite(_stale_message(s, fresh) if fresh else "この対応は削除されました。") from None
-
-
-# Public names for services that write to a case inside their own unit of work
-# (procedures, outputs): check holder/version, then bump version + events in one step.
-load_for_write = _load_for_write
-bump_case = _bump
-case_info = _info
 
 
 class CaseService:
@@ -267,14 +260,14 @@ class CaseService:
             row = s.get(CaseRow, case_id)
             if row is None:
                 raise InputError(f"対応（ID {case_id}）が見つかりません。")
-            return _info(s, row)
+            return case_info(s, row)
 
     def find_case(self, case_no: str) -> CaseInfo:
         with self.db.session() as s:
             row = s.execute(select(CaseRow).where(CaseRow.case_no == case_no)).scalar_one_or_none()
             if row is None:
                 raise InputError(f"受付番号「{case_no}」の対応は見つかりません。")
-            return _info(s, row)
+            return case_info(s, row)
 
     def list_open_cases(self, *, include_closed_today: bool = False) -> list[CaseInfo]:
         """Open and waiting cases, newest change first (for the case list and the progress board)."""
@@ -315,7 +308,7 @@ class CaseService:
                 return None
             findings = [Finding(Level(f["level"]), f["message"], f.get("household", ""), f.get("member", ""),
                                 f.get("field", "")) for f in (entry.data or {}).get("findings", [])]
-            return MoveRecord(decode_move(entry.data), findings, _info(s, row))
+            return MoveRecord(decode_move(entry.data), findings, case_info(s, row))
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -356,7 +349,7 @@ class CaseService:
                              {"purpose": purpose, "subject": subject_atena_no})
                 _notify(s, row.id, row.version, self.actor, "open")
                 s.flush()
-                info = _info(s, row)
+                info = case_info(s, row)
                 try:
                     uow.commit()
                 except OperationalError as exc:
@@ -374,11 +367,11 @@ class CaseService:
         now = self.clock()
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            row = _load_for_write(s, self.actor, case_id, version, allow_closed=allow_closed)
+            row = load_for_write(s, self.actor, case_id, version, allow_closed=allow_closed)
             if apply is not None:
                 apply(s, row, now)
-            _bump(s, self.actor, row, kind, summary, data, now)
-            info = _info(s, row)
+            bump_case(s, self.actor, row, kind, summary, data, now)
+            info = case_info(s, row)
             uow.commit()
             return info
 
@@ -471,7 +464,7 @@ class CaseService:
                 raise InputError(f"対応（ID {case_id}）が見つかりません。")
             before = (row.holder_login, row.holder_terminal)
             if before == (self.actor.login, self.actor.terminal):
-                return _info(s, row)
+                return case_info(s, row)
             prev_text = _person_text(s, row.holder_login, row.holder_terminal) if row.holder_login else "（なし）"
             row.holder_login, row.holder_terminal, row.held_since = self.actor.login, self.actor.terminal, now
             row.updated_at = now
@@ -484,7 +477,7 @@ class CaseService:
             audit.record(s, self.actor.info, "case.take_over", "case", row.case_no, data)
             _notify(s, case_id, row.version, self.actor, "take_over")
             s.flush()
-            info = _info(s, row)
+            info = case_info(s, row)
             uow.commit()
             return info
 

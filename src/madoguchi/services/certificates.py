@@ -35,7 +35,7 @@ from madoguchi.domain.masking import ISSUE_REFUSED_TEXT, may_receive_address
 from madoguchi.errors import InputError
 from madoguchi.resources import forms_path
 from madoguchi.services import audit
-from madoguchi.services.cases import CaseInfo, _info, touch_case
+from madoguchi.services.cases import CaseInfo, case_info, touch_case
 from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
 from madoguchi.store.models import CaseRow, CertificateRequestRow, IdentityCheckRow, PersonRow, Staff
@@ -448,7 +448,7 @@ class CertificateService:
             data = {"request_no": request_no, "line_ids": [r.id for r in rows], "fee_total": check.fee_total,
                     "kinds": [pl.kind.id for pl in check.lines], "refused": len(refused)}
             row = touch_case(s, self.actor, case_id, version, "certificate", summary, data, now=now)
-            info = _info(s, row)
+            info = case_info(s, row)
             stored = self._lines(s, case_id, request_no=request_no)
             uow.commit()
             return RequestResult(info, request_no, stored, refused, check.fee_total)
@@ -470,7 +470,7 @@ class CertificateService:
             summary = f"証明書の請求を取消（{name} {row.copies}通）" + (f"：{reason}" if reason else "")
             case = touch_case(s, self.actor, case_id, version, "certificate", summary,
                               {"cancelled": line_id, "reason": reason})
-            info = _info(s, case)
+            info = case_info(s, case)
             uow.commit()
             return info
 
@@ -583,7 +583,7 @@ def record_request_form(svc: CertificateService, case_id: int, version: int,
         s.flush()
         case = touch_case(s, svc.actor, case_id, version, "output", f"帳票を作成（{title}）",
                           {"action": "render", "outputs": [row.id], "titles": [title]}, now=now)
-        info = _info(s, case)
+        info = case_info(s, case)
         out_id = row.id
         uow.commit()
     return RecordedForm(info, out_id, no, title, pdf)

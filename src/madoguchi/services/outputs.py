@@ -37,7 +37,7 @@ from madoguchi.printing.guide import GuideHousehold, GuideItem, render_guide
 from madoguchi.printing.render import render_forms, watermark_for
 from madoguchi.printing.template import load_template
 from madoguchi.services import procedure_catalogue
-from madoguchi.services.cases import WRITE_PERMISSION, CaseInfo, _bump, _info, _load_for_write, touch_case
+from madoguchi.services.cases import WRITE_PERMISSION, CaseInfo, bump_case, case_info, load_for_write, touch_case
 from madoguchi.services.context import Actor
 from madoguchi.services.procedures import ProcedureService, answer_text
 from madoguchi.store.db import Database
@@ -206,7 +206,7 @@ class OutputService:
                               .order_by(MoveEntryRow.id.desc()).limit(1)).scalar_one_or_none()
             answers = [(a.question_id, a.subject, a.value) for a in s.execute(
                 select(AnswerRow).where(AnswerRow.case_id == case_id).order_by(AnswerRow.id)).scalars()]
-            case = _info(s, row)
+            case = case_info(s, row)
             unmasked = list(row.unmasked or [])
         move = decode_move(entry.data) if entry is not None else None
         if move is None:
@@ -304,7 +304,7 @@ class OutputService:
         now = _utcnow()
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            _load_for_write(s, self.actor, case_id, version)
+            load_for_write(s, self.actor, case_id, version)
             rows = []
             for kind, form_id, title, _hh, pdf in drafts:
                 r = OutputRow(case_id=case_id, kind=kind, title=title[:200], sha256=hashlib.sha256(pdf).hexdigest(),
@@ -318,7 +318,7 @@ class OutputService:
             case_row = touch_case(s, self.actor, case_id, version, "output", summary,
                                   {"action": "render", "outputs": [r.id for r in rows],
                                    "titles": [r.title for r in rows], "watermark": self.watermark or ""}, now=now)
-            info = _info(s, case_row)
+            info = case_info(s, case_row)
             docs = tuple(RenderedOutput(r.id, d[0], d[1], d[2], d[3], d[4], _page_count(d[4]), r.sha256)
                          for r, d in zip(rows, drafts, strict=True))
             uow.commit()
@@ -344,7 +344,7 @@ class OutputService:
         now = _utcnow()
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            _load_for_write(s, self.actor, case_id, version)
+            load_for_write(s, self.actor, case_id, version)
             rows = s.execute(select(OutputRow).where(OutputRow.case_id == case_id, OutputRow.id.in_(ids))
                              .order_by(OutputRow.id)).scalars().all()
             if len(rows) != len(ids):
@@ -358,7 +358,7 @@ class OutputService:
             summary = f"{what}: {short}" + (f"（{message}）" if message else "")
             row = touch_case(s, self.actor, case_id, version, "output", summary,
                              {"action": state, "outputs": ids, "message": message}, now=now)
-            info = _info(s, row)
+            info = case_info(s, row)
             uow.commit()
             return info
 
@@ -374,7 +374,7 @@ class OutputService:
         if not reason:
             raise InputError("住所を印刷する理由を入力してください。理由は操作ログに記録されます。")
         with self.db.session() as s:
-            row = _load_for_write(s, self.actor, case_id, version)
+            row = load_for_write(s, self.actor, case_id, version)
             entry = s.execute(select(MoveEntryRow).where(MoveEntryRow.case_id == case_id)
                               .order_by(MoveEntryRow.id.desc()).limit(1)).scalar_one_or_none()
             involved = {m.atena_no for m in decode_move(entry.data).members.values()} if entry else set()
@@ -382,18 +382,18 @@ class OutputService:
             if atena_no not in involved:
                 raise InputError(f"宛名番号「{atena_no}」の住民はこの対応の異動にいません。")
             if atena_no in (row.unmasked or []):
-                return _info(s, row)
+                return case_info(s, row)
         # The address read is audited by the residents service (its own transaction).
         residents.unmask_address(self.db, self.actor, atena_no, reason)
         with self.db.uow(self.actor.info) as uow:
             s = uow.session
-            row = _load_for_write(s, self.actor, case_id, version)
+            row = load_for_write(s, self.actor, case_id, version)
             row.unmasked = [*(row.unmasked or []), atena_no]
             # touch_case's own re-read would flush this change first; bump in the same UPDATE instead.
-            row = _bump(s, self.actor, row, "output",
+            row = bump_case(s, self.actor, row, "output",
                         f"支援措置対象者（宛名番号 {atena_no}）の住所を帳票に表示（理由: {reason}）",
                         {"action": "unmask", "atena_no": atena_no, "reason": reason}, _utcnow())
-            info = _info(s, row)
+            info = case_info(s, row)
             uow.commit()
             return info
 
