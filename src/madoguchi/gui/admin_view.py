@@ -62,6 +62,17 @@ def _table(model) -> QTableView:  # noqa: ANN001
     return t
 
 
+
+def _submit_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
+    """OK (named for the action, default so Enter submits from any field) and キャンセル."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
+    buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("キャンセル")
+    buttons.accepted.connect(dialog.submit)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
 class _Page(QWidget):
     """A sub-tab; loads its data the first time it is shown."""
 
@@ -135,12 +146,7 @@ class StaffDialog(QDialog):
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
         self.confirm.setObjectName("newConfirm")
         self.groups = GroupChecks()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("登録")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)  # Enter from any field
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("キャンセル")
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
+        buttons = _submit_buttons(self, "登録")
         form = QFormLayout(self)
         form.addRow("職員ID(&I)", self.login)
         form.addRow("氏名(&N)", self.name)
@@ -169,12 +175,7 @@ class GroupsDialog(QDialog):
         self.page, self.login = page, login
         self.setWindowTitle(f"グループの変更 — {name}（{login}）")
         self.groups = GroupChecks(groups)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("変更")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("キャンセル")
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
+        buttons = _submit_buttons(self, "変更")
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("この職員が属するグループを選んでください。"))
         layout.addWidget(self.groups)
@@ -197,12 +198,7 @@ class PasswordDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.confirm = QLineEdit()
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("再設定")
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("キャンセル")
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
+        buttons = _submit_buttons(self, "再設定")
         form = QFormLayout(self)
         form.addRow(QLabel("新しいパスワードを本人に伝え、初回ログイン後に変更してもらってください。"))
         form.addRow("新しいパスワード(&P)", self.password)
