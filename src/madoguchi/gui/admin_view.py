@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import shiboken6
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDateEdi
                                QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStyledItemDelegate,
                                QTableView, QTabWidget, QVBoxLayout, QWidget)
 
+from madoguchi.domain.jst import japan_date
 from madoguchi.errors import InputError, KnownError
 from madoguchi.gui.admin_models import (CHOICES_ROLE, VALUE_ROLE, AuditModel, ImportIssuesModel, ImportRunsModel,
                                         PermissionMatrixModel, PrintMappingModel, StaffModel, TerminalsModel)
@@ -572,7 +574,8 @@ class AuditPage(_Page):
         self.table.setObjectName("auditTable")
         self.table.horizontalHeader().setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _p: self._show(cur.row()))
-        today = QDate.currentDate()
+        # The service reads these as JST days: a machine set to UTC must not miss this morning.
+        today = QDate(japan_date(datetime.now(UTC)))
         self.date_from = QDateEdit(today.addDays(-7))
         self.date_to = QDateEdit(today)
         for d in (self.date_from, self.date_to):

@@ -11,12 +11,13 @@ import csv
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from madoguchi.domain.jst import JST
 from madoguchi.errors import ConnectionFailed, InputError, PermissionDenied
 from madoguchi.services import audit, staff
 from madoguchi.services.context import Actor
@@ -24,7 +25,6 @@ from madoguchi.store.db import Database
 from madoguchi.store.models import AuditEvent, GroupPermission, ImportIssue, ImportRun, StaffGroup, Terminal
 from madoguchi.store.security import PERMISSION_LABELS
 
-JST = timezone(timedelta(hours=9))
 
 STAFF_ADMIN = "admin.staff"
 SETTINGS_ADMIN = "admin.settings"

@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from madoguchi.domain.jst import JST
 from madoguchi.domain.move_codec import decode_move, encode_move
 from madoguchi.domain.moves import Finding, HouseholdState, Level, Move, MoveMember, Placement, validate
 from madoguchi.domain.people import Address, Qualification
@@ -35,7 +35,7 @@ from madoguchi.services.context import Actor
 from madoguchi.store.db import Database
 from madoguchi.store.models import CaseEvent, CaseMemo, CaseRow, MoveEntryRow, Staff
 
-LOCAL_TZ = ZoneInfo("Asia/Tokyo")
+LOCAL_TZ = JST
 NOTIFY_CHANNEL = "madoguchi_cases"
 
 STATUS_LABELS = {"open": "対応中", "waiting": "保留中", "done": "完了", "cancelled": "取消"}

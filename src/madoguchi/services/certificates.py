@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 from madoguchi.domain.certificates import (Catalogue, CertificateKind, CertificateRequest, PricedLine,
                                            RequestCheck, RequesterType, RequestLine, Subject, check_request,
                                            load_catalogue)
+from madoguchi.domain.jst import japan_date
 from madoguchi.domain.kana import fold_kana
 from madoguchi.domain.masking import ISSUE_REFUSED_TEXT, may_receive_address
 from madoguchi.errors import InputError
@@ -45,7 +45,6 @@ REQUEST_KEY = "_request"
 STATUS_LABELS = {"requested": "請求中", "cancelled": "取消", "issued": "交付済み"}
 FORM_KIND = "koufu_seikyu"
 FORM_TITLE = "証明書交付請求書"
-_JST = ZoneInfo("Asia/Tokyo")
 # Identity documents → the check boxes of the form's 本人確認 box (case.id_*).
 _DOC_FIELDS = {"mynumber_card": "id_mynumber_card", "driver_license": "id_license", "passport": "id_passport",
                "residence_card": "id_residence_card", "special_permanent": "id_residence_card"}
@@ -530,7 +529,7 @@ class CertificateService:
             shown = {f: True for code, f in _DOC_FIELDS.items() if code in docs}
             if docs - set(_DOC_FIELDS):
                 shown["id_other"] = True
-            pcase = PrintCase(today=self.clock().astimezone(_JST).date(), case_no=case.case_no,
+            pcase = PrintCase(today=japan_date(self.clock()), case_no=case.case_no,
                               clerk=clerk.display_name if clerk else self.actor.display_name,
                               terminal=self.actor.terminal, counter=f"{counter}番窓口" if counter else "",
                               notifier_name=dreq.requester_name or str(visitor.get("name", "")),

@@ -35,6 +35,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert,
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from madoguchi.domain.jst import JST
 from madoguchi.domain.kana import fold_kana
 from madoguchi.errors import ImportFailed
 from madoguchi.store.models import (ImportIssue, ImportRun, PersonAddressRow, PersonRow, QualificationRow,
@@ -42,7 +43,6 @@ from madoguchi.store.models import (ImportIssue, ImportRun, PersonAddressRow, Pe
 from madoguchi.sync.mapping import CATALOGUE, Mapping, default_mapping, load_mapping
 from madoguchi.sync.reader import FileReader, Issue
 
-JST = timezone(timedelta(hours=9))
 Progress = Callable[[str, int, "int | None"], None]
 # Files are read in this order: the address master first (residents are checked against it).
 ORDER = ("addresses", "katagaki", "residents", "qualifications", "support_measures")

@@ -11,14 +11,14 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 
+from madoguchi.domain.jst import JST
 from madoguchi.domain.wareki import DateParseError, parse_date
 from madoguchi.errors import ImportFailed
 from madoguchi.sync.mapping import FieldDef, FileMapping
 
-JST = timezone(timedelta(hours=9))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _YMD = re.compile(r"(\d{4})(\d{2})(\d{2})")
