@@ -8,14 +8,14 @@ from datetime import date
 import pytest
 
 from madoguchi.domain import age as age_mod
-from madoguchi.domain import kana, wareki
+from madoguchi.domain import jst, kana, wareki
 from madoguchi.domain.age import (age, is_school_age, jidou_teate_eligible, kouki_start, legal_age, reaches_age_on,
                                   school_grade)
 from madoguchi.domain.kana import fold_kana
 from madoguchi.domain.wareki import DateParseError, format_wareki, parse_date
 
 
-@pytest.mark.parametrize("module", [wareki, age_mod, kana])
+@pytest.mark.parametrize("module", [wareki, age_mod, kana, jst])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 
