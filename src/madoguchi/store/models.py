@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData,
-                        String, Text, UniqueConstraint, func)
+                        String, Text, UniqueConstraint, Uuid, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -27,6 +27,10 @@ class Base(DeclarativeBase):
 
 
 TS = DateTime(timezone=True)
+# The hash of the export record a row was loaded from (sync/records.py): a nightly load leaves rows
+# whose record is unchanged alone. On person_addresses, not persons: the record holds the address,
+# and row-level security hides that table's rows of a restricted person.
+SourceHash = Uuid(as_uuid=False)
 
 # --- address master ---------------------------------------------------------------------------
 
@@ -50,6 +54,7 @@ class Banchi(Base):
     banchi_kana: Mapped[str] = mapped_column(String(200), default="")
     postal_code: Mapped[str] = mapped_column(String(7), default="")
     district: Mapped[str] = mapped_column(String(100), default="")
+    source_hash: Mapped[str | None] = mapped_column(SourceHash)
     __table_args__ = (UniqueConstraint("town_code", "banchi"),)
 
 
@@ -60,6 +65,7 @@ class Katagaki(Base):
     banchi: Mapped[str] = mapped_column(String(100))
     katagaki: Mapped[str] = mapped_column(String(200))
     katagaki_kana: Mapped[str] = mapped_column(String(400), default="")
+    source_hash: Mapped[str | None] = mapped_column(SourceHash)
     __table_args__ = (UniqueConstraint("town_code", "banchi", "katagaki"),
                       Index("ix_katagaki_town_banchi", "town_code", "banchi"))
 
@@ -116,6 +122,7 @@ class PersonAddressRow(Base):
     katagaki: Mapped[str] = mapped_column(String(200), default="")
     address_key: Mapped[str] = mapped_column(String(400), default="")
     moved_in_from: Mapped[str] = mapped_column(String(300), default="")
+    source_hash: Mapped[str | None] = mapped_column(SourceHash)
 
 
 class QualificationRow(Base):
@@ -128,6 +135,7 @@ class QualificationRow(Base):
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     detail: Mapped[str] = mapped_column(String(200), default="")
+    source_hash: Mapped[str | None] = mapped_column(SourceHash)
 
 
 class SupportMeasureRow(Base):
@@ -140,6 +148,7 @@ class SupportMeasureRow(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(20), default="other")
     note: Mapped[str] = mapped_column(Text, default="")
+    source_hash: Mapped[str | None] = mapped_column(SourceHash)
 
 
 class ImportRun(Base):

@@ -1,12 +1,23 @@
 """Load a core-system (基幹系) export into the database: manifest → staging → validate → swap.
 
-One code path for PostgreSQL and SQLite; only the bulk write into the staging tables differs
-(`COPY` through psycopg 3 vs `executemany`; on PostgreSQL big files are parsed by several processes
-with the same reader and their output is COPYed in file order). The swap is one transaction that merges staging into
-the live tables: rows identical to the previous load are left alone, changed/removed rows are
-deleted and new/changed rows inserted. Readers keep seeing the previous data until the commit (no
-TRUNCATE, no table rename, so row-level security policies and grants stay as they are), and a
-failed or killed load leaves the previous data exactly as it was.
+One code path for PostgreSQL and SQLite; only the bulk writes differ (`COPY` through psycopg 3 vs
+`executemany`; on PostgreSQL big files are read by several processes and their output is COPYed
+in file order). The swap is one transaction that merges staging into the live tables: rows
+identical to the previous load are left alone, changed/removed rows are deleted and new/changed
+rows inserted. Readers keep seeing the previous data until the commit (no TRUNCATE, no table
+rename, so row-level security policies and grants stay as they are), and a failed or killed load
+leaves the previous data exactly as it was.
+
+Two ways to stage a file, with the same outcome:
+- **full**: every record is parsed and validated by `reader.FileReader` (the first load, or when
+  the live table holds no record hashes yet).
+- **delta**: the nightly case. `records.scan` hashes every record without parsing it; records
+  whose hash a live row already carries are unchanged and skipped. Only the other records — and
+  the unchanged ones that share a *locality key* with them (the person for residents and their
+  qualifications, the 町字 for the address master) — are parsed; every check and merge then runs
+  on those keys only. Each rule here looks at one key's records at a time, plus the few
+  dependencies between files that `_affect` adds (a renamed or removed 町字, a person who left),
+  so restricting it to the touched keys gives the result of the full way.
 
 Rows that break the rules become `import_issues`; under the `quarantine` policy the person they
 belong to keeps their previous data (「前回の内容のまま」), under `abort` the whole load is rejected.
@@ -26,32 +37,44 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Uuid, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from madoguchi.domain.jst import JST
 from madoguchi.domain.kana import fold_kana
 from madoguchi.errors import ImportFailed
-from madoguchi.store.models import (ImportIssue, ImportRun, PersonAddressRow, PersonRow, QualificationRow,
-                                    SupportMeasureRow)
-from madoguchi.sync.mapping import CATALOGUE, Mapping, default_mapping, load_mapping
+from madoguchi.store.models import (Banchi, ImportIssue, ImportRun, Katagaki, PersonAddressRow, PersonRow,
+                                    QualificationRow, SupportMeasureRow)
+from madoguchi.sync.mapping import CATALOGUE, FileMapping, Mapping, default_mapping, load_mapping
 from madoguchi.sync.reader import FileReader, Issue
+from madoguchi.sync.records import COPY_HEADER, COPY_TRAILER, guess_chunks, scan, unpack_rows
 
 Progress = Callable[[str, int, "int | None"], None]
 # Files are read in this order: the address master first (residents are checked against it).
 ORDER = ("addresses", "katagaki", "residents", "qualifications", "support_measures")
 HOLDABLE = {"residents": "persons", "qualifications": "qualifications", "support_measures": "support_measures"}
+# Per file: the live table that keeps each row's record hash, and the locality key (delta mode).
+LIVE = {"addresses": ("banchi", "town_code"), "katagaki": ("katagaki", "town_code"),
+        "residents": ("person_addresses", "atena_no"), "qualifications": ("qualifications", "atena_no"),
+        "support_measures": ("support_measures", "atena_no")}
+# A file checked against another one is read the full way whenever that one is.
+UPSTREAM = {"katagaki": "addresses", "qualifications": "residents", "support_measures": "residents"}
+# Part of every record hash: raise it when reading or deriving a field changes (kana keys …), so
+# that the next load looks at every record again instead of trusting hashes of the old rules.
+HASH_VERSION = 1
 PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_staging / in_swap
+FULL_ENV = "MADOGUCHI_IMPORT_FULL"  # "1": always the full way (comparison runs, troubleshooting)
 MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
 LOCK_WAIT = 10.0  # seconds
-PARALLEL_MIN_BYTES = 16 << 20  # files smaller than this are parsed in-process
+PARALLEL_MIN_BYTES = 16 << 20  # ranges smaller than this are read in-process
+REBUILD_MIN_ROWS = 20_000  # filling an empty table with more rows than this: build its indexes afterwards
 TRACE = bool(os.environ.get("MADOGUCHI_IMPORT_TRACE"))  # per-statement timings on stderr
 PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
 PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
@@ -86,12 +109,12 @@ class Manifest:
 
 _STG_META = MetaData()
 _RES_EXTRA = ("kana_key", "alias_kana_key", "address_key")
+_MODELS = {"residents": (PersonRow, PersonAddressRow), "qualifications": (QualificationRow,),
+           "support_measures": (SupportMeasureRow,), "addresses": (Banchi,), "katagaki": (Katagaki,)}
 
 
 def _coltype(kind: str, name: str):  # noqa: ANN202
-    models = {"residents": (PersonRow, PersonAddressRow), "qualifications": (QualificationRow,),
-              "support_measures": (SupportMeasureRow,)}.get(kind, ())
-    for m in models:
+    for m in _MODELS.get(kind, ()):
         if name in m.__table__.c:
             return m.__table__.c[name].type
     return String()
@@ -99,20 +122,29 @@ def _coltype(kind: str, name: str):  # noqa: ANN202
 
 def _stg_table(kind: str) -> Table:
     names = [f.name for f in CATALOGUE[kind]] + (list(_RES_EXTRA) if kind == "residents" else [])
-    cols = [Column(n, _coltype(kind, n)) for n in names] + [Column("line", Integer)]
+    cols = [Column(n, _coltype(kind, n)) for n in names] + [Column("line", Integer), Column("h", Uuid(as_uuid=False))]
     return Table(f"stg_{kind}", _STG_META, *cols, prefixes=["TEMPORARY"])
 
 
+def _tmp(name: str, *cols: Column) -> Table:
+    return Table(name, _STG_META, *cols, prefixes=["TEMPORARY"])
+
+
 STAGING = {k: _stg_table(k) for k in ORDER}
-STG_TOWNS = Table("stg_towns", _STG_META, Column("town_code", String), Column("name", String),
-                  Column("kana", String), Column("kana_key", String), Column("postal_code", String),
-                  prefixes=["TEMPORARY"])
-STG_DIFF = Table("stg_diff", _STG_META, Column("atena_no", String), Column("s_status", String),
-                 Column("p_status", String), Column("same_person", Integer), Column("same_addr", Integer),
-                 Column("moved", Integer), prefixes=["TEMPORARY"])
-STG_HELD = Table("stg_held", _STG_META, Column("tbl", String), Column("atena_no", String),
-                 prefixes=["TEMPORARY"])
-ALL_STAGING = (*STAGING.values(), STG_TOWNS, STG_HELD, STG_DIFF)
+# delta mode: every record's line, byte span and hash; the hashes that differ from the live rows
+# (n: records in the file, lv: live rows, lkey: a live row's locality key); the touched keys.
+INDEX = {k: _tmp(f"idx_{k}", Column("line", Integer), Column("off", BigInteger), Column("len", Integer),
+                 Column("h", Uuid(as_uuid=False))) for k in ORDER}
+CLASSES = {k: _tmp(f"cls_{k}", Column("h", Uuid(as_uuid=False)), Column("n", Integer), Column("lv", Integer),
+                   Column("lkey", String)) for k in ORDER}
+AFFECTED = {k: _tmp(f"aff_{k}", Column("key", String)) for k in ORDER}
+STG_TOWNS = _tmp("stg_towns", Column("town_code", String), Column("name", String), Column("kana", String),
+                 Column("kana_key", String), Column("postal_code", String))
+STG_DIFF = _tmp("stg_diff", Column("atena_no", String), Column("s_status", String), Column("p_status", String),
+                Column("same_person", Integer), Column("same_addr", Integer), Column("moved", Integer))
+STG_HELD = _tmp("stg_held", Column("tbl", String), Column("atena_no", String))
+ALL_STAGING = (*STAGING.values(), *INDEX.values(), *CLASSES.values(), *AFFECTED.values(), STG_TOWNS, STG_HELD,
+               STG_DIFF)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -174,78 +206,57 @@ def read_manifest(folder: Path, mapping: Mapping) -> Manifest | None:
 
 
 def _staged_rows(kind: str, reader: FileReader, towns: dict[str, tuple[str, str, str]]) -> Iterator[tuple]:
-    """Staging rows of one file: the mapped fields, derived search keys (residents), the line number."""
+    """Staging rows of one file: the mapped fields, derived search keys (residents), line, hash."""
     if kind != "residents":
-        for line, _raw, v in reader:
-            yield (*v, line)
+        for line, h, v in reader:
+            yield (*v, line, h)
         return
     names = [f.name for f in reader.fm.fields]
     i_kana, i_akana = names.index("name_kana"), names.index("alias_kana")
     i_town, i_banchi, i_kata = names.index("town_code"), names.index("banchi"), names.index("katagaki")
-    for line, _raw, v in reader:
+    for line, h, v in reader:
         town = towns.get(v[i_town])
         addr = (town[0] if town else "") + v[i_banchi] + v[i_kata]
-        yield (*v, _fold_name(v[i_kana]), _fold_name(v[i_akana]), _fold(addr), line)
+        yield (*v, _fold_name(v[i_kana]), _fold_name(v[i_akana]), _fold(addr), line, h)
 
 
-def _parse_chunk(job: tuple) -> dict:
-    """Worker process: parse bytes [start, end) of a file into a COPY-ready CSV file."""
-    path, fm, kind, start, end, line_base, header, towns, out_path = job
+@dataclass
+class _Part:
+    """The outcome of reading one part of a file (a worker's output file, or counts in-process)."""
+
+    start: int
+    stop: int
+    stop_line: int
+    out: str = ""
+    records: int = 0
+    loaded: int = 0
+    bad: int = 0
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _parse_part(job: tuple) -> _Part:
+    """Parse the records beginning in [start, end) of a file into a COPY-ready CSV file."""
+    path, fm, kind, start, end, line_base, header, towns, salt, out_path = job
     issues: list[Issue] = []
-    reader = FileReader(Path(path), fm, issues.append, start=start, end=end, line_base=line_base, header=header)
+    reader = FileReader(Path(path), fm, issues.append, start=start, end=end, line_base=line_base, header=header,
+                        salt=salt)
     n = 0
     with open(out_path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         for row in _staged_rows(kind, reader, towns):
             w.writerow(row)
             n += 1
-    return {"out": out_path, "records": reader.records, "bad": reader.bad, "loaded": n, "issues": issues}
+    return _Part(start, reader.stop, reader.stop_line, out_path, reader.records, n, reader.bad, issues)
 
 
-def _chunks(path: Path, data_start: int, parts: int, first_line: int, csv_quotes: bool) -> list[tuple]:
-    """Split a file at record boundaries: a newline outside quotes (even number of '"' before it).
-
-    Returns (start, end, line_base) per chunk. Reads the file once in blocks (no mmap: its pages
-    would count as this process's memory)."""
-    size = path.stat().st_size
-    span = max(1, (size - data_start) // parts)
-    targets = [data_start + k * span for k in range(1, parts)]
-    bounds = [(data_start, first_line)]
-    quotes, lines, pos, ti, seeking = 0, first_line, data_start, 0, False
-    with open(path, "rb") as fh:
-        fh.seek(data_start)
-        while ti < len(targets):
-            block = fh.read(1 << 22)
-            if not block:
-                break
-            i = 0
-            while ti < len(targets):
-                if not seeking:
-                    t = targets[ti] - pos
-                    if t >= len(block):
-                        break
-                    if t > i:
-                        quotes += block.count(b'"', i, t)
-                        lines += block.count(b"\n", i, t)
-                        i = t
-                    seeking = True
-                j = block.find(b"\n", i)
-                if j < 0:
-                    break
-                quotes += block.count(b'"', i, j + 1)
-                lines += 1
-                i = j + 1
-                if not csv_quotes or quotes % 2 == 0:
-                    seeking = False
-                    if pos + i < size:
-                        bounds.append((pos + i, lines))
-                    while ti < len(targets) and targets[ti] <= pos + i:
-                        ti += 1
-            quotes += block.count(b'"', i)
-            lines += block.count(b"\n", i)
-            pos += len(block)
-    return [(start, bounds[k + 1][0] if k + 1 < len(bounds) else None, base)
-            for k, (start, base) in enumerate(bounds)]
+def _scan_part(job: tuple) -> _Part:
+    """Hash the records beginning in [start, end) of a file into binary COPY rows (records.scan)."""
+    path, fm, start, end, line_base, salt, out_path = job
+    got = scan(Path(path), csv_format=fm.format == "csv", delimiter=fm.delimiter, header=fm.header, salt=salt,
+               bom=fm.encoding.startswith("utf-8"), start=start, end=end, line_base=line_base)
+    with open(out_path, "wb") as fh:
+        fh.write(b"".join(got.rows))
+    return _Part(start, got.stop, got.stop_line, out_path, len(got.rows))
 
 
 class _Writer:
@@ -307,15 +318,26 @@ class _Writer:
             self._cur.close()
 
 
+def _merge_spans(spans: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(line, offset, length) of records, in file order -> (start, end, line_base) of adjacent runs."""
+    out: list[list[int]] = []
+    for line, off, length in spans:
+        if out and out[-1][1] == off:
+            out[-1][1] = off + length
+        else:
+            out.append([off, off + length, line - 1])
+    return [(a, b, c) for a, b, c in out]
+
+
 # --- the import --------------------------------------------------------------------------------
 
 
 class _Load:
     def __init__(self, engine: Engine, folder: Path, mapping: Mapping, actor: str,
-                 progress: Progress | None, today: date, workers: int | None = None) -> None:
+                 progress: Progress | None, today: date, workers: int | None = None, full: bool = False) -> None:
         self.engine = engine
-        # Parallel parsing of big files (PostgreSQL only): None = automatic (CPU count, at most 4,
-        # files from PARALLEL_MIN_BYTES on); a number = that many processes for every file.
+        # Parallel reading of big files (PostgreSQL only): None = automatic (CPU count, at most 4,
+        # ranges from PARALLEL_MIN_BYTES on); a number = that many processes for every range.
         self.force_parallel = workers is not None
         self.workers = workers if workers is not None else int(
             os.environ.get("MADOGUCHI_IMPORT_WORKERS", min(4, os.cpu_count() or 1)))
@@ -324,13 +346,23 @@ class _Load:
         self.actor = actor
         self.progress = progress or (lambda stage, done, total: None)
         self.today = today
+        self.full = full or os.environ.get(FULL_ENV) == "1"
         self.pg = engine.dialect.name == "postgresql"
         self.issues: list[Issue] = []
         self.counts: dict[str, dict] = {}
+        self.modes: dict[str, str] = {}  # kind -> "full" / "delta"
         self.run_id = 0
         self.conn: Connection
         self.manifest: Manifest | None = None
         self.present: set[str] = set()
+        self.town_names: dict[str, tuple[str, str, str]] = {}
+        self.initial = False  # no persons before this load: nothing to compare person by person
+        self.tmp = ""
+        self._pool: Executor | None = None
+        self._hashing = ThreadPoolExecutor(max_workers=1)
+        self.digests: dict[str, Future] = {}
+        self.twins: dict[str, bool] = {}
+        self.empty: set[str] = set()
         self.t0 = time.monotonic()
 
     # -- SQL helpers --
@@ -354,9 +386,41 @@ class _Load:
         names = ", ".join(f"'{t}'" for t in tbls)
         return f"NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.atena_no = {alias}.atena_no AND h.tbl IN ({names}))"
 
+    def touched(self, kind: str, expr: str) -> str:
+        """SQL: the live row with locality key `expr` may change in this load (always, the full way)."""
+        if self.modes.get(kind) != "delta":
+            return "TRUE" if self.pg else "1"
+        return f"{expr} IN (SELECT key FROM aff_{kind})"
+
+    def untouched(self, kind: str, expr: str) -> str:
+        """SQL: the live rows of this key stand as they are (their records did not change)."""
+        if self.modes.get(kind) != "delta":
+            return "FALSE" if self.pg else "0"
+        return f"{expr} NOT IN (SELECT key FROM aff_{kind})"
+
     def add_issue(self, issue: Issue) -> None:
         if len(self.issues) < MAX_ISSUES_KEPT:
             self.issues.append(issue)
+
+    def pool(self) -> Executor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self._pool
+
+    def close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        self._hashing.shutdown(cancel_futures=True)
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = ""
+
+    def out_path(self, name: str) -> str:
+        if not self.tmp:
+            self.tmp = tempfile.mkdtemp(prefix="madoguchi-import-")
+        return os.path.join(self.tmp, name)
 
     # -- steps --
     def start(self) -> None:
@@ -400,65 +464,306 @@ class _Load:
                     raise ImportFailed(f"{fm.path} がありません（フォルダ: {self.folder}）。")
                 continue
             self.present.add(kind)
-            digest = _sha256(path)
-            self.counts[kind] = {"file": fm.path, "sha256": digest, "rows": 0, "loaded": 0, "quarantined": 0}
-            if m is None:
-                continue
-            if fm.path not in m.files:
+            self.counts[kind] = {"file": fm.path, "sha256": "", "rows": 0, "loaded": 0, "quarantined": 0}
+            # SHA-256 in a thread (hashlib lets go of the GIL); checked before the file's row count.
+            self.digests[kind] = self._hashing.submit(_sha256, path)
+            if m is not None and fm.path not in m.files:
                 raise ImportFailed(f"{fm.path} が {self.mapping.manifest_path} に載っていません。"
                                    "基幹系の出力をやり直してください。")
-            want = m.files[fm.path][1]
-            if want and want.lower() != digest:
-                raise ImportFailed(f"{fm.path} の内容がマニフェストの SHA-256 と一致しません。転送途中で壊れたか、"
-                                   "出力後に書き換えられています。基幹系の出力をやり直してください。")
         if "residents" not in self.present:
             raise ImportFailed("住民ファイル（residents）がありません。")
         if m is not None:
             self.conn.execute(update(ImportRun).where(ImportRun.id == self.run_id).values(export_id=m.export_id[:100]))
             self.conn.commit()
 
+    def _check_digest(self, kind: str) -> None:
+        c = self.counts[kind]
+        c["sha256"] = digest = self.digests[kind].result()
+        want = self.manifest.files[c["file"]][1] if self.manifest else None
+        if want and want.lower() != digest:
+            raise ImportFailed(f"{c['file']} の内容がマニフェストの SHA-256 と一致しません。転送途中で壊れたか、"
+                               "出力後に書き換えられています。基幹系の出力をやり直してください。")
+
+    # -- reading the files --
+    def _mode(self, kind: str) -> str:
+        """delta when the live table already carries record hashes (and what it is checked against is
+        read the same way); otherwise full."""
+        if self.full or self.modes.get(UPSTREAM.get(kind, ""), "delta") == "full":
+            return "full"
+        live, _key = LIVE[kind]
+        hashed = self.x(f"SELECT 1 FROM {live} WHERE source_hash IS NOT NULL LIMIT 1").first()
+        return "delta" if hashed else "full"
+
+    def _layout(self, path: Path, fm: FileMapping, kind: str) -> tuple[list[str] | None, int, int, bytes]:
+        """CSV header, where the data starts, its line base, and the salt of this file's record hashes."""
+        header: list[str] | None = None
+        data_start = line_base = 0
+        head = b""
+        if fm.format == "csv" and fm.header:
+            probe = FileReader(path, fm, self.add_issue)
+            header, data_start = probe.read_header()
+            probe._plan(header)  # a missing required column fails here, before anything is read
+            line_base = 1
+            with open(path, "rb") as fh:
+                head = fh.read(data_start)
+        salt = f"madoguchi-import/{HASH_VERSION}/{kind}/{fm!r}/".encode() + head
+        return header, data_start, line_base, salt
+
+    def _submit(self, kind: str, path: Path, fm: FileMapping, start: int, end: int, line_base: int,
+                job: Callable[[int, int, int, str], tuple], work: Callable[[tuple], _Part]) -> list:
+        """Give [start, end) to the worker processes in parts; they run ahead while this process waits
+        for the database."""
+        chunks = guess_chunks(path, start, end, self.workers * 4, line_base, fm.format == "csv")
+        out = []
+        for s, e, base in chunks:
+            name = self.out_path(f"{work.__name__}-{kind}-{s}")
+            out.append(((s, e, name), self.pool().submit(work, job(s, e, base, name))))
+        return out
+
+    @staticmethod
+    def _chain(submitted: list, job: Callable[[int, int, int, str], tuple],
+               work: Callable[[tuple], _Part]) -> Iterator[_Part]:
+        """The parts in file order. A guessed part boundary can fall inside a record (a stray quote);
+        then that part is read again, here, from where the one before it really stopped."""
+        expected: tuple[int, int] | None = None
+        for (_s, e, name), fut in submitted:
+            part = fut.result()
+            if expected is not None and part.start != expected[0]:
+                os.unlink(part.out)
+                part = work(job(expected[0], e, expected[1], name))
+            yield part
+            expected = (part.stop, part.stop_line)
+
+    def _parallel(self, nbytes: int) -> bool:
+        return self.pg and self.workers >= 2 and (self.force_parallel or nbytes >= PARALLEL_MIN_BYTES)
+
+    def _read(self, kind: str, path: Path, fm: FileMapping, ranges: list[tuple[int, int, int]],
+              header: list[str] | None, salt: bytes, label: str, total: int | None, done: int = 0) -> dict:
+        """Parse and validate the records of `ranges` into stg_<kind> (FileReader)."""
+        got = {"records": 0, "loaded": 0, "bad": 0}
+        towns = self.town_names
+        with _Writer(self.conn, STAGING[kind]) as w:
+            for start, end, base in ranges:
+                if self._parallel(end - start) and not (fm.format == "csv" and not fm.header):
+                    def job(s: int, e: int, b: int, name: str) -> tuple:
+                        return (str(path), fm, kind, s, e, b, header, towns, salt, name)
+                    for part in self._chain(self._submit(kind, path, fm, start, end, base, job, _parse_part),
+                                            job, _parse_part):
+                        with open(part.out, "rb") as fh:
+                            for block in iter(lambda: fh.read(1 << 20), b""):
+                                w.write_raw(block)
+                        os.unlink(part.out)
+                        for issue in part.issues:
+                            self.add_issue(issue)
+                        for k in got:
+                            got[k] += getattr(part, k)
+                        self.progress(label, done + got["records"], total)
+                    continue
+                reader = FileReader(path, fm, self.add_issue, start=start, end=end, line_base=base, header=header,
+                                    salt=salt)
+                n0 = w.n
+                for row in _staged_rows(kind, reader, towns):
+                    w.add(row)
+                    if w.n % 20000 == 0:
+                        self.progress(label, done + got["records"] + reader.records, total)
+                got["records"] += reader.records
+                got["loaded"] += w.n - n0
+                got["bad"] += reader.bad
+        return got
+
+    def _submit_scan(self, kind: str, path: Path, fm: FileMapping, data_start: int, line_base: int,
+                     salt: bytes) -> tuple | None:
+        """Start hashing a big file's records in the worker processes (delta mode, PostgreSQL)."""
+        size = path.stat().st_size
+        if not self._parallel(size - data_start):
+            return None
+
+        def job(s: int, e: int, b: int, name: str) -> tuple:
+            return (str(path), fm, s, e, b, salt, name)
+        return self._submit(kind, path, fm, data_start, size, line_base, job, _scan_part), job
+
+    def _index(self, kind: str, path: Path, fm: FileMapping, data_start: int, line_base: int, salt: bytes,
+               submitted: tuple | None, label: str, total: int | None) -> int:
+        """Every record's line, span and hash into idx_<kind> (records.scan); returns the record count."""
+        if submitted is None:
+            got = scan(path, csv_format=fm.format == "csv", delimiter=fm.delimiter, header=fm.header, salt=salt,
+                       bom=fm.encoding.startswith("utf-8"), start=data_start, line_base=line_base)
+            data = b"".join(got.rows)
+            if self.pg:
+                self._copy_index(kind, [data])
+            else:
+                rows = list(unpack_rows(data))
+                for k in range(0, len(rows), BATCH):
+                    self.conn.exec_driver_sql(f"INSERT INTO idx_{kind} (line, off, len, h) VALUES (?, ?, ?, ?)",
+                                              rows[k:k + BATCH])
+            return len(got.rows)
+        n = 0
+
+        def blocks() -> Iterator[bytes]:
+            nonlocal n
+            for part in self._chain(*submitted, _scan_part):
+                with open(part.out, "rb") as fh:
+                    yield from iter(lambda: fh.read(1 << 20), b"")
+                os.unlink(part.out)
+                n += part.records
+                self.progress(label, n, total)
+        self._copy_index(kind, blocks())
+        return n
+
+    def _copy_index(self, kind: str, blocks: Iterable[bytes]) -> None:
+        raw = self.conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY idx_{kind} (line, off, len, h) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(COPY_HEADER)
+            for block in blocks:
+                copy.write(block)
+            copy.write(COPY_TRAILER)
+
+    def _classify(self, kind: str, records: int) -> None:
+        """cls_<kind>: tonight's records without a live row of the same hash (n = 1) and live rows
+        without such a record (lv = 1, with their key), one pass over both."""
+        live, key = LIVE[kind]
+        if self.pg:
+            self.x(f"ANALYZE idx_{kind}")
+            # A live row without a hash (loaded before hashes existed) matches nothing.
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT COALESCE(i.h, l.h), "
+                   "CASE WHEN i.h IS NULL THEN 0 ELSE 1 END, CASE WHEN l.h IS NULL THEN 0 ELSE 1 END, l.k "
+                   f"FROM idx_{kind} i FULL JOIN (SELECT COALESCE(source_hash, gen_random_uuid()) AS h, {key} AS k "
+                   f"FROM {live}) l ON l.h = i.h WHERE i.h IS NULL OR l.h IS NULL")
+        else:
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT h, 1, 0, NULL FROM idx_{kind} WHERE h NOT IN "
+                   f"(SELECT source_hash FROM {live} WHERE source_hash IS NOT NULL) UNION ALL "
+                   f"SELECT COALESCE(source_hash, lower(hex(randomblob(16)))), 0, 1, {key} FROM {live} "
+                   f"WHERE source_hash IS NULL OR source_hash NOT IN (SELECT h FROM idx_{kind})")
+        # One to one, the matched records and live rows are as many. If not, a record is in the file
+        # twice (or two live rows share a hash): those are read and checked like changed ones.
+        unmatched = dict(self.x(f"SELECT lv, COUNT(*) FROM cls_{kind} GROUP BY lv").all())
+        n_live = self.x(f"SELECT COUNT(*) FROM {live}").scalar() or 0
+        self.twins[kind] = records - unmatched.get(0, 0) != n_live - unmatched.get(1, 0)
+        if self.twins[kind]:
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT i.h, COUNT(*), 1, MAX(l.{key}) "
+                   f"FROM idx_{kind} i JOIN {live} l ON l.source_hash = i.h GROUP BY i.h HAVING COUNT(*) > 1")
+        if self.pg:
+            self.x(f"ANALYZE cls_{kind}")
+
+    def _spans(self, sql: str, **params: object) -> list[tuple[int, int, int]]:
+        return _merge_spans((int(a), int(b), int(c)) for a, b, c in self.x(sql, **params))
+
+    def _affect(self, kind: str) -> None:
+        """aff_<kind>: the locality keys whose records are read and merged in this load (delta)."""
+        live, key = LIVE[kind]
+        # For addresses the key is the 町字: all its 番地 are read again (the town row comes from them).
+        parts = [f"SELECT {key} AS k FROM stg_{kind}", f"SELECT lkey AS k FROM cls_{kind} WHERE lv > 0"]
+        if self.twins[kind]:
+            parts.append(f"SELECT l.{key} AS k FROM {live} l JOIN cls_{kind} c ON c.h = l.source_hash WHERE c.n > 1")
+        up = UPSTREAM.get(kind)
+        if up in self.present and self.modes.get(up) == "delta":
+            parts.append(f"SELECT key AS k FROM aff_{up}")
+        if kind == "residents" and "addresses" in self.present:
+            # A renamed or dropped 町字 changes the address key or the validity of its residents.
+            parts.append("SELECT a.atena_no AS k FROM person_addresses a WHERE a.town_code IN ("
+                         f"SELECT t.town_code FROM towns t WHERE {self.touched('addresses', 't.town_code')} "
+                         "AND NOT EXISTS (SELECT 1 FROM stg_towns s WHERE s.town_code = t.town_code "
+                         "AND s.name = t.name))")
+        self.x(f"INSERT INTO aff_{kind} (key) SELECT k FROM ({' UNION '.join(parts)}) a WHERE k IS NOT NULL")
+        if self.pg:
+            self.x(f"ANALYZE aff_{kind}")
+
+    def _stage_file(self, kind: str, layout: tuple, submitted: tuple | None) -> None:
+        fm = self.mapping.files[kind]
+        path = self.folder / fm.path
+        total = None
+        if self.manifest and fm.path in self.manifest.files:
+            total = self.manifest.files[fm.path][0]
+        label = f"読込 {fm.path}"
+        self.progress(label, 0, total)
+        t0 = time.perf_counter()
+        header, data_start, line_base, salt = layout
+        mode = self.modes[kind]
+        c = self.counts[kind]
+        if mode == "full":
+            got = self._read(kind, path, fm, [(data_start, path.stat().st_size, line_base)], header, salt, label,
+                             total)
+            records = got["records"]
+        else:
+            records = self._index(kind, path, fm, data_start, line_base, salt, submitted, label, total)
+            if TRACE:
+                print(f"{time.perf_counter() - t0:8.3f}s scanned {fm.path}", file=sys.stderr)
+            self._classify(kind, records)
+            changed = self._spans(f"SELECT i.line, i.off, i.len FROM idx_{kind} i WHERE i.h IN "
+                                  f"(SELECT h FROM cls_{kind} WHERE n > 0) ORDER BY i.line")
+            got = self._read(kind, path, fm, changed, header, salt, label, total)
+            self._affect(kind)
+            live, key = LIVE[kind]
+            extra = self._spans(f"SELECT i.line, i.off, i.len FROM idx_{kind} i WHERE i.h IN "
+                                f"(SELECT l.source_hash FROM {live} l WHERE l.{key} IN (SELECT key FROM aff_{kind})) "
+                                f"AND i.h NOT IN (SELECT h FROM cls_{kind} WHERE n > 0) ORDER BY i.line")
+            more = self._read(kind, path, fm, extra, header, salt, label, total)
+            for k in got:
+                got[k] += more[k]
+            stray = self.x(f"SELECT s.line FROM stg_{kind} s WHERE NOT EXISTS (SELECT 1 FROM idx_{kind} i "
+                           "WHERE i.line = s.line AND i.h = s.h) LIMIT 1").first()
+            if stray:
+                raise ImportFailed(f"{fm.path} が取込の途中で書き換えられました（{stray[0]}行目）。"
+                                   "基幹系の出力が終わってから、もう一度取り込んでください。")
+            c["parsed"] = got["records"]
+        if kind == "addresses":
+            self._town_rows()
+        self._check_digest(kind)
+        self.progress(label, records, total)
+        c["rows"], c["loaded"], c["quarantined"] = records, records - got["bad"], got["bad"]  # loaded: staged or unchanged
+        c["mode"] = mode
+        if TRACE:
+            print(f"{time.perf_counter() - t0:8.3f}s staged {fm.path} ({mode}, {records} records, "
+                  f"{got['records']} parsed)", file=sys.stderr)
+        if total is not None and total != records:
+            raise ImportFailed(
+                f"{fm.path} の行数がマニフェストと違います（マニフェスト {total} 行、読めた行 {records} 行）。"
+                "ファイルが途中で切れているか、引用符（\"）の閉じ忘れで行がつながっています。")
+
+    def _town_rows(self) -> None:
+        """stg_towns from the first row of each 町字 in the address master (the ones read)."""
+        rows = self.x("SELECT a.town_code, a.town_name, a.town_kana, a.postal_code FROM stg_addresses a JOIN "
+                      "(SELECT town_code, MIN(line) AS line FROM stg_addresses GROUP BY town_code) f "
+                      "ON f.town_code = a.town_code AND f.line = a.line").all()
+        if rows:
+            self.conn.execute(insert(STG_TOWNS), [{"town_code": r[0], "name": r[1], "kana": r[2],
+                                                   "kana_key": _fold(r[2]), "postal_code": r[3]} for r in rows])
+
+    def _towns(self) -> None:
+        """The town names residents' address keys are made from: tonight's master, else the live one."""
+        if "addresses" in self.present:
+            q = ("SELECT town_code, name, kana, postal_code FROM stg_towns UNION ALL "
+                 "SELECT town_code, name, kana, postal_code FROM towns "
+                 f"WHERE {self.untouched('addresses', 'town_code')}")
+        else:
+            q = "SELECT town_code, name, kana, postal_code FROM towns"
+        self.town_names = {r[0]: (r[1], r[2], r[3]) for r in self.x(q)}
+
     def stage(self) -> None:
         for t in ALL_STAGING:
             self.x(f"DROP TABLE IF EXISTS {t.name}")
             t.create(self.conn)
-        towns: dict[str, tuple[str, str, str]] = {}
-        if "addresses" not in self.present:
-            towns = {r[0]: (r[1], r[2], r[3]) for r in
-                     self.x("SELECT town_code, name, kana, postal_code FROM towns")}
-        self.town_names = towns
-        for kind in ORDER:
-            if kind not in self.present:
-                continue
-            fm = self.mapping.files[kind]
-            total = None
-            if self.manifest and fm.path in self.manifest.files:
-                total = self.manifest.files[fm.path][0]
-            label = f"読込 {fm.path}"
-            self.progress(label, 0, total)
-            path = self.folder / fm.path
-            if kind in ("residents", "qualifications") and self._parallel(path, fm):
-                records, loaded, bad = self._stage_parallel(kind, path, fm, towns, label, total)
-            else:
-                reader = FileReader(path, fm, self.add_issue)
-                with _Writer(self.conn, STAGING[kind]) as w:
-                    for row in _staged_rows(kind, reader, towns):
-                        w.add(row)
-                        if kind == "addresses":
-                            towns.setdefault(row[0], (row[1], row[2], row[5]))
-                        elif w.n % 20000 == 0:
-                            self.progress(label, reader.records, total)
-                records, loaded, bad = reader.records, w.n, reader.bad
-            if kind == "addresses":
-                with _Writer(self.conn, STG_TOWNS) as tw:
-                    for code, (name, kana, postal) in towns.items():
-                        tw.add((code, name, kana, _fold(kana), postal))
-            self.progress(label, records, total)
-            c = self.counts[kind]
-            c["rows"], c["loaded"], c["quarantined"] = records, loaded, bad
-            if total is not None and total != records:
-                raise ImportFailed(
-                    f"{fm.path} の行数がマニフェストと違います（マニフェスト {total} 行、読めた行 {records} 行）。"
-                    "ファイルが途中で切れているか、引用符（\"）の閉じ忘れで行がつながっています。")
+        self.initial = self.x("SELECT 1 FROM persons LIMIT 1").first() is None
+        self.empty = {t for t in ("persons", "person_addresses", "qualifications", "support_measures", "banchi",
+                                  "katagaki") if self.x(f"SELECT 1 FROM {t} LIMIT 1").first() is None}
+        kinds = [k for k in ORDER if k in self.present]
+        try:
+            layouts, scans = {}, {}
+            for kind in kinds:
+                fm = self.mapping.files[kind]
+                layouts[kind] = self._layout(self.folder / fm.path, fm, kind)
+                self.modes[kind] = self._mode(kind)
+            for kind in kinds:  # all scans start at once: the workers hash one file while the database works
+                if self.modes[kind] == "delta":
+                    _h, data_start, line_base, salt = layouts[kind]
+                    fm = self.mapping.files[kind]
+                    scans[kind] = self._submit_scan(kind, self.folder / fm.path, fm, data_start, line_base, salt)
+            for kind in kinds:
+                if kind == "residents":
+                    self._towns()
+                self._stage_file(kind, layouts[kind], scans.get(kind))
+        finally:
+            self.close_pool()
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
         held = [(HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
                 if i.key and kind_of.get(i.file) in HOLDABLE]
@@ -471,51 +776,11 @@ class _Load:
                      "CREATE INDEX ix_stg_addr ON stg_addresses (town_code, banchi)"):
             self.x(stmt)
         if self.pg:
-            for t in ALL_STAGING:
+            for t in (*STAGING.values(), STG_TOWNS, STG_HELD):
                 self.x(f"ANALYZE {t.name}")
         self.conn.commit()
 
-    def _parallel(self, path: Path, fm) -> bool:  # noqa: ANN001
-        """Big files on PostgreSQL are parsed by several processes (COPY reads their output)."""
-        if not self.pg or self.workers < 2:
-            return False
-        if fm.format == "csv" and not fm.header:
-            return False
-        return self.force_parallel or path.stat().st_size >= PARALLEL_MIN_BYTES
-
-    def _stage_parallel(self, kind: str, path: Path, fm, towns: dict, label: str,  # noqa: ANN001
-                        total: int | None) -> tuple[int, int, int]:
-        probe = FileReader(path, fm, self.add_issue)
-        if fm.format == "csv":
-            header, data_start = probe.read_header()
-            probe._plan(header)  # a missing required column fails here, before the workers start
-            first_line = 1
-        else:
-            header, data_start, first_line = None, 0, 0
-        chunks = _chunks(path, data_start, self.workers * 4, first_line, fm.format == "csv")
-        tmp = tempfile.mkdtemp(prefix="madoguchi-import-")
-        jobs = [(str(path), fm, kind, start, end, base, header, towns, os.path.join(tmp, f"{i}.csv"))
-                for i, (start, end, base) in enumerate(chunks)]
-        records = loaded = bad = 0
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        try:
-            with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool, \
-                    _Writer(self.conn, STAGING[kind]) as w:
-                for res in pool.map(_parse_chunk, jobs):  # in file order
-                    with open(res["out"], "rb") as fh:
-                        for block in iter(lambda: fh.read(1 << 20), b""):
-                            w.write_raw(block)
-                    os.unlink(res["out"])
-                    for issue in res["issues"]:
-                        self.add_issue(issue)
-                    records += res["records"]
-                    loaded += res["loaded"]
-                    bad += res["bad"]
-                    self.progress(label, records, total)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return records, loaded, bad
-
+    # -- validation --
     def _sql_issues(self, file_kind: str, sql: str, reason: Callable[[tuple], str], column: str,
                     hold: str | None, **params: object) -> list[tuple]:
         rows = sorted(self.x(sql, **params), key=lambda r: r[0])
@@ -528,6 +793,19 @@ class _Load:
         if hold:
             self.conn.execute(insert(STG_HELD), [{"tbl": hold, "atena_no": r[1]} for r in rows])
         return rows
+
+    def _town_known(self, code: str) -> str:
+        """SQL: the 町字 code is in tonight's address master (or, without one, in the live master)."""
+        if "addresses" not in self.present:
+            return f"EXISTS (SELECT 1 FROM towns t WHERE t.town_code = {code})"
+        return (f"(EXISTS (SELECT 1 FROM stg_towns t WHERE t.town_code = {code}) OR EXISTS (SELECT 1 FROM towns t "
+                f"WHERE t.town_code = {code} AND {self.untouched('addresses', 't.town_code')}))")
+
+    def _resident_known(self, alias: str) -> str:
+        """SQL: the person is in tonight's residents file (read now, or unchanged since the last load)."""
+        return (f"(EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {alias}.atena_no) OR EXISTS "
+                f"(SELECT 1 FROM persons p WHERE p.atena_no = {alias}.atena_no AND "
+                f"{self.untouched('residents', 'p.atena_no')}))")
 
     def validate(self) -> None:
         self.progress("検証", 0, None)
@@ -547,9 +825,12 @@ class _Load:
                 RETURNING line, town_code, katagaki""",
                 lambda r: f"方書「{r[2]}」が前の行と重複しています。この行は取り込みません。", "katagaki", None)
             if "addresses" in p:
+                live_banchi = ("EXISTS (SELECT 1 FROM banchi b WHERE b.town_code = stg_katagaki.town_code AND "
+                               "b.banchi = stg_katagaki.banchi AND "
+                               f"{self.untouched('addresses', 'b.town_code')})")
                 self._sql_issues("katagaki", "DELETE FROM stg_katagaki WHERE NOT EXISTS (SELECT 1 FROM stg_addresses a "
                                  "WHERE a.town_code = stg_katagaki.town_code AND a.banchi = stg_katagaki.banchi) "
-                                 "RETURNING line, town_code, banchi",
+                                 f"AND NOT {live_banchi} RETURNING line, town_code, banchi",
                                  lambda r: f"町字コード「{r[1]}」番地「{r[2]}」が住所マスタ（addresses）にありません。",
                                  "town_code, banchi", None)
         # residents: duplicate atena_no (all rows of that number are held at the previous state)
@@ -558,18 +839,18 @@ class _Load:
               SELECT atena_no FROM stg_residents GROUP BY atena_no HAVING COUNT(*) > 1) ORDER BY line""",
             lambda r: f"宛名番号「{r[1]}」が複数の行にあります。この人は前回の内容のままにします。", "atena_no",
             "persons")
-        town_src = "stg_towns" if "addresses" in p else "towns"
         if "addresses" in p or self.town_names:
             self._sql_issues("residents", f"""
                 SELECT line, atena_no, town_code FROM stg_residents s WHERE s.town_code <> ''
-                AND NOT EXISTS (SELECT 1 FROM {town_src} t WHERE t.town_code = s.town_code) ORDER BY line""",
+                AND NOT {self._town_known('s.town_code')} ORDER BY line""",
                 lambda r: f"町字コード「{r[2]}」が住所マスタにありません。この人は前回の内容のままにします。",
                 "town_code", "persons")
         if "qualifications" in p:
             self._sql_issues("qualifications", """
-                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q WHERE EXISTS (
-                  SELECT 1 FROM stg_qualifications b WHERE b.atena_no = q.atena_no AND b.kind = q.kind
-                  AND """ + self.nsame("b.start_date", "q.start_date") + " AND b.line <> q.line)",
+                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q JOIN (
+                  SELECT atena_no, kind, start_date FROM stg_qualifications GROUP BY atena_no, kind, start_date
+                  HAVING COUNT(*) > 1) d ON d.atena_no = q.atena_no AND d.kind = q.kind
+                  AND """ + self.nsame("d.start_date", "q.start_date"),
                 lambda r: f"宛名番号「{r[1]}」の資格「{r[2]}」が同じ開始日で重複しています。"
                           "この人の資格は前回の内容のままにします。", "atena_no, kind, start_date", "qualifications")
             self._orphans("qualifications", "資格")
@@ -585,25 +866,49 @@ class _Load:
 
     def _orphans(self, kind: str, label: str) -> None:
         # Rows of a person whose own row was bad are held with that person, not reported twice.
-        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE NOT EXISTS (SELECT 1 FROM stg_residents r WHERE "
-                         f"r.atena_no = stg_{kind}.atena_no) AND NOT EXISTS (SELECT 1 FROM stg_held h WHERE "
-                         f"h.tbl = 'persons' AND h.atena_no = stg_{kind}.atena_no) RETURNING line, atena_no",
+        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE NOT {self._resident_known(f'stg_{kind}')} "
+                         f"AND NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.tbl = 'persons' AND "
+                         f"h.atena_no = stg_{kind}.atena_no) RETURNING line, atena_no",
                          lambda r: f"宛名番号「{r[1]}」が住民ファイルにありません。この{label}の行は取り込みません。",
                          "atena_no", None)
 
     # -- the swap --
-    def merge(self, live: str, src: str, cols: list[str], nullable: set[str], hold: tuple[str, ...] = (),
-              extra: dict[str, str] | None = None) -> tuple[int, int]:
-        extra = extra or {}
+    def _rebuild_indexes(self, table: str, rows: int) -> list[str]:
+        """Filling an empty table with many rows: drop its plain indexes now, return their definitions
+        to build after the insert (one sort each instead of a million single inserts)."""
+        if not self.pg or rows < REBUILD_MIN_ROWS or table not in self.empty:
+            return []  # dropping an index would lock out readers of the previous rows until the commit
+        defs = [(name, sql) for name, sql in self.x(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", t=table)]
+        for name, _sql in defs:
+            self.x(f'DROP INDEX "{name}"')
+        return [sql for _name, sql in defs]
+
+    def _build(self, defs: list[str]) -> None:
+        for sql in defs:
+            self.x(sql)
+
+    def merge(self, kind: str, live: str, src: str, cols: list[str], nullable: set[str],
+              hold: tuple[str, ...] = (), key: str = "atena_no") -> tuple[int, int]:
+        """Make the live rows of the touched keys equal to staging (row by row, all columns)."""
         hl = f" AND {self.held(live, hold)}" if hold else ""
         hs = f" AND {self.held('s', hold)}" if hold else ""
-        deleted = self.x(f"DELETE FROM {live} WHERE NOT EXISTS (SELECT 1 FROM {src} s WHERE "
-                         f"{self.same(live, 's', cols, nullable)}){hl}").rowcount
-        ins_cols = cols + list(extra)
-        sel = ", ".join([f"s.{c}" for c in cols] + list(extra.values()))
+        deleted = self.x(f"DELETE FROM {live} WHERE {self.touched(kind, f'{live}.{key}')} AND NOT EXISTS "
+                         f"(SELECT 1 FROM {src} s WHERE {self.same(live, 's', cols, nullable)}){hl}").rowcount
+        n = self.x(f"SELECT COUNT(*) FROM {src}").scalar() or 0
+        rebuild = self._rebuild_indexes(live, n)
+        hashed = src != "stg_towns"
+        ins_cols = cols + (["source_hash"] if hashed else [])
+        sel = ", ".join([f"s.{c}" for c in cols] + (["s.h"] if hashed else []))
         inserted = self.x(f"INSERT INTO {live} ({', '.join(ins_cols)}) SELECT {sel} FROM {src} s WHERE NOT EXISTS "
-                          f"(SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)}){hs}",
-                          run=self.run_id).rowcount
+                          f"(SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)}){hs}").rowcount
+        self._build(rebuild)
+        if hashed and live not in self.empty:  # rows inserted here carry their hash already
+            self.rehashed += self.x(
+                f"UPDATE {live} SET source_hash = s.h FROM {src} s WHERE {self.same(live, 's', cols, nullable)} "
+                f"AND NOT ({self.nsame(f'{live}.source_hash', 's.h')}){hs}").rowcount
         return deleted, inserted
 
     def diff(self) -> dict[str, int]:
@@ -620,22 +925,29 @@ class _Load:
                f"LEFT JOIN person_addresses a ON a.atena_no = s.atena_no WHERE {hs}")
         self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
                "SELECT p.atena_no, NULL, p.status, 0, 0, 0 FROM persons p WHERE NOT EXISTS "
-               f"(SELECT 1 FROM stg_residents s WHERE s.atena_no = p.atena_no) AND {hp}")
+               f"(SELECT 1 FROM stg_residents s WHERE s.atena_no = p.atena_no) AND {hp} "
+               f"AND {self.touched('residents', 'p.atena_no')}")
         self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
                "SELECT a.atena_no, NULL, NULL, 1, 0, 0 FROM person_addresses a WHERE NOT EXISTS "
                "(SELECT 1 FROM stg_residents s WHERE s.atena_no = a.atena_no) AND NOT EXISTS "
-               f"(SELECT 1 FROM persons p WHERE p.atena_no = a.atena_no) AND {self.held('a', ('persons',))}")
+               f"(SELECT 1 FROM persons p WHERE p.atena_no = a.atena_no) AND {self.held('a', ('persons',))} "
+               f"AND {self.touched('residents', 'a.atena_no')}")
         if self.pg:
             self.x("ANALYZE stg_diff")
-        self.x("INSERT INTO import_changes (run_id, atena_no, change) SELECT :run, atena_no, change FROM ("
-               "SELECT atena_no, CASE "
-               "WHEN s_status = '1' AND (p_status IS NULL OR p_status <> '1') THEN 'new' "
-               "WHEN p_status = '1' AND (s_status IS NULL OR s_status <> '1') THEN 'removed' "
-               "WHEN s_status = '1' AND p_status = '1' AND moved = 1 THEN 'moved' "
-               "WHEN s_status IS NOT NULL AND p_status IS NOT NULL AND (same_person = 0 OR same_addr = 0) "
-               "THEN 'changed' END AS change FROM stg_diff) d WHERE change IS NOT NULL", run=self.run_id)
-        rows = self.x("SELECT change, COUNT(*) FROM import_changes WHERE run_id = :run GROUP BY change",
-                      run=self.run_id)
+        changes = ("SELECT atena_no, CASE "
+                   "WHEN s_status = '1' AND (p_status IS NULL OR p_status <> '1') THEN 'new' "
+                   "WHEN p_status = '1' AND (s_status IS NULL OR s_status <> '1') THEN 'removed' "
+                   "WHEN s_status = '1' AND p_status = '1' AND moved = 1 THEN 'moved' "
+                   "WHEN s_status IS NOT NULL AND p_status IS NOT NULL AND (same_person = 0 OR same_addr = 0) "
+                   "THEN 'changed' END AS change FROM stg_diff")
+        if self.initial:
+            # The first load: everyone is new, a per-person list would only repeat the count.
+            rows = self.x(f"SELECT change, COUNT(*) FROM ({changes}) d WHERE change IS NOT NULL GROUP BY change")
+        else:
+            self.x("INSERT INTO import_changes (run_id, atena_no, change) SELECT :run, atena_no, change FROM ("
+                   f"{changes}) d WHERE change IS NOT NULL", run=self.run_id)
+            rows = self.x("SELECT change, COUNT(*) FROM import_changes WHERE run_id = :run GROUP BY change",
+                          run=self.run_id)
         out = {"new": 0, "moved": 0, "changed": 0, "removed": 0}
         out.update({k: int(v) for k, v in rows})
         return out
@@ -644,15 +956,18 @@ class _Load:
         """Persons and their addresses: replace exactly the rows stg_diff marks as different."""
         deleted = self.x(f"DELETE FROM {live} WHERE atena_no IN "
                          f"(SELECT atena_no FROM stg_diff WHERE {flag} = 0)").rowcount
+        n = self.x(f"SELECT COUNT(*) FROM stg_diff WHERE {flag} = 0").scalar() or 0
+        rebuild = self._rebuild_indexes(live, n)
         sel = ", ".join([f"s.{c}" for c in cols] + list(extra.values()))
         inserted = self.x(f"INSERT INTO {live} ({', '.join(cols + list(extra))}) SELECT {sel} FROM stg_residents s "
                           f"WHERE s.atena_no IN (SELECT atena_no FROM stg_diff WHERE {flag} = 0 "
                           "AND s_status IS NOT NULL)", run=self.run_id).rowcount
+        self._build(rebuild)
         return deleted, inserted
 
     @staticmethod
     def _person_cols() -> tuple[list[str], list[str], set[str]]:
-        skip = {"restricted", "import_run_id"}
+        skip = {"restricted", "import_run_id", "source_hash"}
         pcols = [c.name for c in PersonRow.__table__.c if c.name not in skip]
         acols = [c.name for c in PersonAddressRow.__table__.c if c.name not in skip]
         nullable = {c.name for t in (PersonRow, PersonAddressRow) for c in t.__table__.c if c.nullable}
@@ -662,30 +977,39 @@ class _Load:
         self.progress("差し替え", 0, None)
         p = self.present
         tables: dict[str, list[int]] = {}
+        self.rehashed = 0
         changes = self.diff()
         f, t = "FALSE", "TRUE"
         if "addresses" in p:
-            tables["towns"] = list(self.merge("towns", "stg_towns", ["town_code", "name", "kana", "kana_key",
-                                                                     "postal_code"], set()))
-            tables["banchi"] = list(self.merge("banchi", "stg_addresses", ["town_code", "banchi", "banchi_kana",
-                                                                           "postal_code", "district"], set()))
+            tables["towns"] = list(self.merge("addresses", "towns", "stg_towns",
+                                              ["town_code", "name", "kana", "kana_key", "postal_code"], set(),
+                                              key="town_code"))
+            tables["banchi"] = list(self.merge("addresses", "banchi", "stg_addresses",
+                                               ["town_code", "banchi", "banchi_kana", "postal_code", "district"],
+                                               set(), key="town_code"))
         if "katagaki" in p:
-            tables["katagaki"] = list(self.merge("katagaki", "stg_katagaki",
-                                                 ["town_code", "banchi", "katagaki", "katagaki_kana"], set()))
+            tables["katagaki"] = list(self.merge("katagaki", "katagaki", "stg_katagaki",
+                                                 ["town_code", "banchi", "katagaki", "katagaki_kana"], set(),
+                                                 key="town_code"))
         pcols, acols, nullable = self._person_cols()
         tables["persons"] = list(self.replace_rows("persons", pcols, "same_person",
                                                    {"restricted": f, "import_run_id": ":run"}))
         tables["person_addresses"] = list(self.replace_rows("person_addresses", acols, "same_addr",
-                                                            {"restricted": f}))
+                                                            {"restricted": f, "source_hash": "s.h"}))
+        self.rehashed += self.x(
+            "UPDATE person_addresses SET source_hash = s.h FROM stg_residents s, stg_diff d "
+            "WHERE d.atena_no = s.atena_no AND d.same_addr = 1 AND person_addresses.atena_no = s.atena_no "
+            f"AND NOT ({self.nsame('person_addresses.source_hash', 's.h')})").rowcount
         dates = {"start_date", "end_date"}
         if "qualifications" in p:
             tables["qualifications"] = list(self.merge(
-                "qualifications", "stg_qualifications", ["atena_no", "kind", "role", "start_date", "end_date", "detail"],
-                dates, ("persons", "qualifications")))
+                "qualifications", "qualifications", "stg_qualifications",
+                ["atena_no", "kind", "role", "start_date", "end_date", "detail"], dates,
+                ("persons", "qualifications")))
         if "support_measures" in p:
             tables["support_measures"] = list(self.merge(
-                "support_measures", "stg_support_measures", ["atena_no", "kind", "start_date", "end_date", "note"],
-                dates, ("persons", "support_measures")))
+                "support_measures", "support_measures", "stg_support_measures",
+                ["atena_no", "kind", "start_date", "end_date", "note"], dates, ("persons", "support_measures")))
         # 支援措置: restricted while a measure is current on the load date; a measure row that could not
         # be read restricts too (fail safe).
         current = ("SELECT atena_no FROM support_measures WHERE (start_date IS NULL OR start_date <= :today) "
@@ -698,7 +1022,8 @@ class _Load:
                             today=today).rowcount
             flips += self.x(f"UPDATE {tbl} SET restricted = {f} WHERE restricted = {t} AND atena_no NOT IN ({current})",
                             today=today).rowcount
-        return {"persons": changes, "tables": tables, "restricted_updates": flips}
+        return {"persons": changes, "tables": tables, "restricted_updates": flips, "rehashed": self.rehashed,
+                "modes": dict(self.modes), "initial": self.initial}
 
     def previous_ok(self):  # noqa: ANN201
         return self.conn.execute(select(ImportRun.export_id, ImportRun.counts).where(ImportRun.outcome.in_(("ok", "unchanged")),
@@ -729,6 +1054,7 @@ class _Load:
     def fail(self, message: str) -> None:
         """Record a failed run in its own transaction (the load itself was rolled back)."""
         try:
+            self.close_pool()
             self.conn.rollback()
             self.finish("failed", message, {})
             self.conn.commit()
@@ -770,18 +1096,19 @@ class _Load:
 
 def import_export(db_or_engine: object, folder: str | Path, mapping: Mapping | str | Path | None = None,
                   actor: str = "", progress: Progress | None = None, today: date | None = None,
-                  workers: int | None = None) -> ImportResult:
+                  workers: int | None = None, full: bool = False) -> ImportResult:
     """Load one export folder. Raises ImportFailed (Japanese message) and leaves the data untouched.
 
     `progress(stage, done, total)` is called as files are read; `workers` sets the number of parsing
-    processes on PostgreSQL (None: automatic, 1: in-process)."""
+    processes on PostgreSQL (None: automatic, 1: in-process); `full` reads every record even where a
+    live row carries its hash (the comparison runs of the tests; or to rule the hashes out)."""
     engine: Engine = getattr(db_or_engine, "engine", db_or_engine)  # Database or Engine
     if not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping) if mapping is not None else default_mapping()
     folder = Path(folder)
     if not folder.is_dir():
         raise ImportFailed(f"取込フォルダ {folder} がありません。")
-    load = _Load(engine, folder, mapping, actor, progress, today or date.today(), workers)
+    load = _Load(engine, folder, mapping, actor, progress, today or date.today(), workers, full)
     load.start()
     try:
         result = load.run()

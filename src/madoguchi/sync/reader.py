@@ -1,8 +1,8 @@
 """Reading one export file through its mapping: decode, split, translate codes, validate fields.
 
-Shared by both database dialects. Each record comes out as a list of values in the order of the
-file kind's fields (str, bool or None for an unknown date), or as an `Issue` saying, in Japanese,
-which file, line and column is wrong and why.
+Shared by both database dialects. Each record comes out as its line number, its hash (see
+`records.py`) and a list of values in the order of the file kind's fields (str, bool or None for
+an unknown date), or as an `Issue` saying, in Japanese, which file, line and column is wrong and why.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from madoguchi.domain.jst import JST
 from madoguchi.domain.wareki import DateParseError, parse_date
 from madoguchi.errors import ImportFailed
 from madoguchi.sync.mapping import FieldDef, FileMapping
+from madoguchi.sync.records import hasher, record_bytes
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -201,9 +202,12 @@ class FileReader:
     """Iterates the records of one file. `issues` collects row problems; fatal problems raise."""
 
     def __init__(self, path: Path, fm: FileMapping, issue: Callable[[Issue], None], *, start: int = 0,
-                 end: int | None = None, line_base: int = 0, header: list[str] | None = None) -> None:
-        """`start`/`end`/`line_base`/`header` read one chunk of a big file (parallel parsing): bytes
-        [start, end) that begin at a record boundary, line numbers counted from line_base + 1."""
+                 end: int | None = None, line_base: int = 0, header: list[str] | None = None,
+                 salt: bytes = b"") -> None:
+        """`start`/`end`/`line_base`/`header` read a part of a file: the records that begin in bytes
+        [start, end) (`start` at a record boundary; a record that crosses `end` is read whole), line
+        numbers counted from line_base + 1. `stop` is where reading stopped. `salt` seeds the
+        record hashes (`records.hasher`)."""
         self.path = path
         self.fm = fm
         self.name = path.name
@@ -212,6 +216,9 @@ class FileReader:
         self.records = 0  # data records seen (for the manifest row count)
         self.bad = 0
         self.start, self.end, self.line_base, self.header = start, end, line_base, header
+        self.stop, self.stop_line = start, line_base  # where reading stopped (offset, physical lines)
+        self.hash = hasher(salt)
+        self._in_record = False  # the csv reader is inside a record: do not stop at `end`
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -220,18 +227,20 @@ class FileReader:
         self.issue(Issue(self.name, line, column, reason, raw[:RAW_LIMIT], key))
 
     def _raw_lines(self) -> Iterator[bytes]:
+        bom = self.fm.encoding.startswith("utf-8")
         with open(self.path, "rb") as fh:
             fh.seek(self.start)
-            first = self.start == 0
             pos, end = self.start, self.end
             for line in fh:
-                if end is not None and pos >= end:
+                if end is not None and pos >= end and not self._in_record:
                     break
+                if pos == 0 and bom and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                    pos += 3
                 pos += len(line)
-                if first:
-                    first = False
-                    if line.startswith(b"\xef\xbb\xbf") and self.fm.encoding.startswith("utf-8"):
-                        line = line[3:]
+                self.stop = pos
+                self.stop_line += 1
+                self._in_record = True
                 yield line
 
     def read_header(self) -> tuple[list[str], int]:
@@ -278,6 +287,7 @@ class FileReader:
         enc = "utf-8" if self.fm.encoding.startswith("utf-8") else self.fm.encoding
         bad_lines: set[int] = set()
         lines_text: list[str] = []
+        lines_raw: list[bytes] = []
 
         def decoded() -> Iterator[str]:
             for n, raw in enumerate(self._raw_lines(), self.line_base + 1):
@@ -287,6 +297,7 @@ class FileReader:
                     text = raw.decode(enc, errors="replace")
                     bad_lines.add(n)
                 lines_text.append(text)
+                lines_raw.append(raw)
                 yield text
 
         reader = csv.reader(decoded(), delimiter=self.fm.delimiter, strict=True)
@@ -314,6 +325,7 @@ class FileReader:
             idx, consts = self._plan(names)
             last_line = reader.line_num
             lines_text.clear()
+            lines_raw.clear()
         else:
             for f in fields:
                 src = self.fm.source(f.name)
@@ -322,6 +334,7 @@ class FileReader:
         convs = [self.conv.for_field(f) for f in fields]
         plan = list(zip(idx, consts, convs))
         while True:
+            self._in_record = False
             try:
                 row = next(reader)
             except StopIteration:
@@ -331,6 +344,7 @@ class FileReader:
                 last_line = base + reader.line_num
                 raw = "".join(lines_text)
                 lines_text.clear()
+                lines_raw.clear()
                 self.records += 1
                 # Best effort at the atena_no so that this person keeps their previous data.
                 guess = [c.strip('"') for c in raw.split(self.fm.delimiter)]
@@ -341,6 +355,8 @@ class FileReader:
             last_line = base + reader.line_num
             raw = "".join(lines_text)
             lines_text.clear()
+            rec = record_bytes(lines_raw)
+            lines_raw.clear()
             if not row:
                 continue  # blank line
             self.records += 1
@@ -369,7 +385,7 @@ class FileReader:
                 f = fields[len(out)]
                 self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
                 continue
-            yield start, raw, out
+            yield start, self.hash(rec), out
 
     def _key(self, row: list[str], idx: list[int | None]) -> str:
         i = idx[0] if idx else None
@@ -390,6 +406,7 @@ class FileReader:
         enc = fm.encoding
         conv = self.conv.convert
         for n, raw_b in enumerate(self._raw_lines(), self.line_base + 1):
+            self._in_record = False
             line = raw_b.rstrip(b"\r\n")
             if n == 1 and fm.header and self.start == 0:
                 continue
@@ -425,4 +442,4 @@ class FileReader:
             except FieldError as exc:
                 self._report(n, fm.source(f.name).describe(), str(exc), raw, key)
                 continue
-            yield n, raw, out
+            yield n, self.hash(record_bytes([raw_b])), out
