@@ -72,7 +72,7 @@ class HouseholdView(QWidget):
         self.show_removed.setObjectName("showRemoved")
         self.show_removed.setToolTip("転出・死亡などで住民でなくなった世帯員も灰色で表示します（職員ごとに保存）")
         self.show_removed.setChecked(residents.show_removed(db, actor))
-        self.show_removed.toggled.connect(self.set_show_removed)
+        self.show_removed.toggled.connect(self._show_removed_toggled)
         self.detail = QLabel("")
         self.detail.setObjectName("memberDetail")
         self.detail.setWordWrap(True)
@@ -122,15 +122,9 @@ class HouseholdView(QWidget):
             self.show_detail(row)
         self.table.setFocus()
 
-    def set_show_removed(self, on: bool) -> None:
-        """The check box: saved for this staff member; the open household is read again (and audited)."""
-        if self.show_removed.isChecked() != on:
-            self.show_removed.setChecked(on)  # toggled comes back here
-            return
-        try:
-            residents.save_show_removed(self.db, self.actor, on)
-        except KnownError as exc:
-            self.detail.setText(exc.message)  # still applied on this screen
+    def _show_removed_toggled(self, on: bool) -> None:
+        """Saved for this staff member; the open household is read again (and so audited)."""
+        residents.save_show_removed(self.db, self.actor, on)
         if self.household_no:
             member = self.selected_member()
             self.load(self.household_no, member.atena_no if member else "")
