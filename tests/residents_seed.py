@@ -57,6 +57,37 @@ def seed(db: Database) -> None:
                                                 for a, k in QUALS])
 
 
+# Removed persons (除票) beside residents, added on top of seed(): a son of H100 who moved out, and
+# H106 where a protected wife (支援措置) moved out, her father-in-law died and her husband still lives.
+# atena, household, head?, relationship, name, kana, birth, sex, town, banchi, status, restricted, removed_on,
+# moved_in_from (前住所)
+REMOVED_PEOPLE = [
+    ("1009", "H100", False, "子", "山田\u3000健太", "ヤマダ\u3000ケンタ", date(2005, 1, 10), "1",
+     "01228001", "3番12号", "2", False, date(2025, 3, 31), ""),
+    ("1010", "H106", True, "世帯主", "北村\u3000剛", "キタムラ\u3000ツヨシ", date(1985, 1, 1), "1",
+     "01228002", "2番地", "1", False, None, ""),
+    ("1011", "H106", False, "妻", "北村\u3000静", "キタムラ\u3000シズカ", date(1988, 8, 8), "2",
+     "01228002", "2番地", "2", True, date(2025, 6, 30), "札幌市中央区北1条西2丁目"),
+    ("1012", "H106", False, "父", "北村\u3000茂", "キタムラ\u3000シゲル", date(1940, 2, 2), "1",
+     "01228002", "2番地", "3", False, date(2024, 12, 1), ""),
+]
+
+
+def seed_removed(db: Database) -> None:
+    """Add REMOVED_PEOPLE (after seed(), which made the towns)."""
+    towns = {code: (name, postal) for code, name, _k, postal in TOWNS}
+    with db.engine.begin() as conn:
+        conn.execute(insert(PersonRow), [
+            dict(atena_no=a, juminhyo_code=f"9{a:0>10}", household_no=h, is_householder=head, relationship=rel,
+                 name=name, name_kana=kana, kana_key=fold_kana(kana), birth_date=birth, sex=sex, status=st,
+                 restricted=r, removed_on=removed, removal_reason={"1": "", "2": "転出", "3": "死亡"}[st])
+            for a, h, head, rel, name, kana, birth, sex, _t, _b, st, r, removed, _f in REMOVED_PEOPLE])
+        conn.execute(insert(PersonAddressRow), [
+            dict(atena_no=a, restricted=r, postal_code=towns[t][1], town_code=t, banchi=b, katagaki="",
+                 moved_in_from=f, address_key=address_key(towns[t][0] + b))
+            for a, _h, _hd, _rel, _n, _kn, _bd, _s, t, b, _st, r, _rm, f in REMOVED_PEOPLE])
+
+
 def make_actor(db: Database, login: str, groups: list[str], *, url: str | None = None):
     """A real staff member: a login role in PostgreSQL (connect as it), an Argon2 hash in SQLite.
 

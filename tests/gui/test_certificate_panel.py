@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QCheckBox
 from residents_seed import make_actor
@@ -21,10 +22,11 @@ from test_move_grid import show_active, type_text  # noqa: E402
 
 from madoguchi.domain.certificates import RequesterType  # noqa: E402
 from madoguchi.gui.certificate_panel import COL_FEE, COL_OPTIONS, CertificatePanel  # noqa: E402
+from madoguchi.gui.printing import PrinterSetting, merge_pdfs  # noqa: E402
 from madoguchi.services import identity  # noqa: E402
 from madoguchi.services.cases import CaseService  # noqa: E402
 from madoguchi.services.certificates import CertificateService  # noqa: E402
-from madoguchi.store.models import AuditEvent, CertificateRequestRow, OutputRow  # noqa: E402
+from madoguchi.store.models import AuditEvent, CaseEvent, CertificateRequestRow, OutputRow  # noqa: E402
 
 
 @pytest.fixture
@@ -121,7 +123,9 @@ def test_keyboard_kinds_copies_options_and_total(panel, qtbot, seeded, case, scr
     dlg = panel.preview
     qtbot.addWidget(dlg)
     dlg.output_file = screens.parent / "certificate_panel_print.pdf"
-    assert dlg.print_()
+    with qtbot.waitSignal(dlg.printed, timeout=30000) as sig:
+        assert dlg.print_()
+    assert sig.args == [True] and dlg.message.text() == "印刷しました。"
     assert dlg.output_file.stat().st_size > 1000
     with seeded.session() as s:
         out = s.scalars(select(OutputRow).where(OutputRow.case_id == c.id)).all()
@@ -221,3 +225,126 @@ def test_tab_in_the_case_workspace(qtbot, fonts, seeded, cert_actor, case, scree
         assert v2.certificate_panel is None
     finally:
         postal.close()
+
+
+# --- printing the 交付請求書 on the print worker ----------------------------------------------------
+
+
+@pytest.fixture
+def form_dialog(panel, qtbot):
+    """The real 交付請求書 dialog of a registered request, shown and active."""
+    panel.purpose.setText("勤務先へ提出")
+    type_and_enter(qtbot, panel, "じゅうみんひょう")
+    assert panel.submit()
+    form = panel.print_form()  # opens the dialog
+    assert form is not None
+    dlg = panel.preview
+    qtbot.addWidget(dlg)
+    show_active(qtbot, dlg)
+    dlg.setting = PrinterSetting(dpi=300)  # as at the counter: a heavy raster, seconds on a slow PC
+    return dlg
+
+
+def _print_events(seeded, case_id: int) -> list[str]:
+    """The print outcomes recorded in the case's timeline (one per mark_printed / mark_failed)."""
+    with seeded.session() as s:
+        return [e.data["action"] for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                                     .order_by(CaseEvent.id))
+                if e.kind == "output" and (e.data or {}).get("action") in ("printed", "failed")]
+
+
+def _output_row(seeded, dlg) -> OutputRow:
+    with seeded.session() as s:
+        return s.get(OutputRow, dlg.form.output_id)
+
+
+def test_request_form_prints_on_the_worker_and_the_screen_keeps_running(form_dialog, qtbot, seeded, tmp_path,
+                                                                       screens):
+    dlg = form_dialog
+    dlg.output_file = tmp_path / "交付請求書.pdf"
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(dlg.printing))
+    timer.start()
+    with qtbot.waitSignal(dlg.printed, timeout=60000) as sig:
+        QTest.keyClick(dlg, Qt.Key.Key_P, Qt.KeyboardModifier.AltModifier)  # 印刷(&P): an animated click
+        qtbot.waitUntil(lambda: dlg.printing, timeout=2000)
+        # the worker prints while the dialog's events go on; only 「中止」 works meanwhile
+        assert dlg.progress.isVisible()
+        assert dlg.cancel_button.isVisible() and dlg.cancel_button.isEnabled() and dlg.cancel_button.hasFocus()
+        assert not any(b.isEnabled() for b in (dlg.print_button, dlg.save_button, dlg.close_button))
+        assert not dlg.save() and not dlg.print_()  # nothing else starts while printing
+        shot(dlg, screens, "certificate_form_printing")
+    timer.stop()
+    assert sig.args == [True], dlg.message.text()
+    assert ticks.count(True) >= 3, ticks  # the UI thread's timer kept firing during the print
+    assert dlg.message.text() == "印刷しました。" and dlg.progress.value() == dlg.progress.maximum() == 1
+    assert not dlg.printing and not dlg.cancel_button.isVisible() and not dlg.progress.isVisible()
+    assert all(b.isEnabled() for b in (dlg.print_button, dlg.save_button, dlg.close_button))
+    assert len(PdfReader(str(dlg.output_file)).pages) == 1
+    row = _output_row(seeded, dlg)
+    assert (row.kind, row.state) == ("koufu_seikyu", "printed")
+    assert _print_events(seeded, dlg.panel.case_id) == ["printed"]  # recorded exactly once
+    assert dlg.panel.case.version == dlg.panel._version()  # noqa: SLF001 - the panel adopted the new version
+
+
+@pytest.mark.qt_log_ignore(r"QPainter::begin\(\): Returned false", "This plugin does not support propagateSizeHints")
+def test_request_form_print_failure_is_shown_and_can_be_retried(form_dialog, qtbot, seeded, tmp_path, screens):
+    dlg = form_dialog
+    dlg.output_file = tmp_path / "存在しないフォルダ" / "交付請求書.pdf"  # QPrinter cannot open it
+    with qtbot.waitSignal(dlg.printed, timeout=60000) as sig:
+        dlg.print_button.click()
+    assert sig.args == [False]
+    text = dlg.message.text()
+    assert text.startswith("印刷を開始できませんでした。") and "もう一度「印刷」を押すと印刷し直せます。" in text
+    assert dlg.print_button.isEnabled() and dlg.print_button.hasFocus() and not dlg.cancel_button.isVisible()
+    row = _output_row(seeded, dlg)
+    assert row.state == "failed" and row.message.startswith("印刷を開始できませんでした")
+    qtbot.wait(300)  # QPdfView renders the page asynchronously
+    shot(dlg, screens, "certificate_form_print_failed")
+    # retry (keyboard) into a folder that exists
+    dlg.output_file = tmp_path / "交付請求書.pdf"
+    with qtbot.waitSignal(dlg.printed, timeout=60000) as sig:
+        QTest.keyClick(dlg, Qt.Key.Key_P, Qt.KeyboardModifier.AltModifier)
+    assert sig.args == [True] and dlg.output_file.exists()
+    assert _output_row(seeded, dlg).state == "printed"
+    assert _print_events(seeded, dlg.panel.case_id) == ["failed", "printed"]
+
+
+def test_request_form_esc_cancels_between_pages(panel, form_dialog, qtbot, seeded, tmp_path):
+    from PySide6.QtPdfWidgets import QPdfView
+
+    from madoguchi.gui.certificate_panel import RequestFormDialog
+
+    # A form of several pages (the same sheet six times), so 「中止」 falls between two of them.
+    dlg = RequestFormDialog(panel, replace(form_dialog.form, pdf=merge_pdfs([form_dialog.form.pdf] * 6)))
+    form_dialog.close()
+    qtbot.addWidget(dlg)
+    show_active(qtbot, dlg)
+    dlg.setting = PrinterSetting(dpi=300)
+    dlg.output_file = tmp_path / "交付請求書.pdf"
+    pressed = []
+
+    def esc_once(value: int) -> None:
+        if value > 0 and not pressed:  # the first page is out
+            pressed.append(value)
+            QTest.keyClick(dlg, Qt.Key.Key_Escape)
+
+    dlg.progress.valueChanged.connect(esc_once)
+    view = dlg.findChild(QPdfView)
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus)
+    with qtbot.waitSignal(dlg.printed, timeout=60000) as sig:
+        QTest.keyClick(view, Qt.Key.Key_Return)  # 印刷 is the default button
+        assert dlg.printing and dlg.progress.maximum() == 6  # print_() came back at once
+    assert pressed and sig.args == [False]
+    assert dlg.isVisible()  # Esc stopped the print, it did not close the dialog
+    assert dlg.message.text().startswith("印刷を中止しました。")
+    assert not dlg.output_file.exists()  # a half-written file is not a print
+    row = _output_row(seeded, dlg)
+    assert row.state == "failed" and row.message == "印刷を中止しました。"
+    assert _print_events(seeded, dlg.panel.case_id) == ["failed"]
+    # idle again: Esc closes the dialog as usual
+    QTest.keyClick(dlg, Qt.Key.Key_Escape)
+    assert not dlg.isVisible()

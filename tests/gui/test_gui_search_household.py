@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from conftest import shot
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from residents_seed import seed_removed
 from sqlalchemy import select
 
 from madoguchi.gui.household_view import HouseholdView
 from madoguchi.gui.main_window import MainWindow
-from madoguchi.gui.models import HouseholdModel, SearchResultModel
+from madoguchi.gui.models import MUTED, HouseholdModel, SearchResultModel
 from madoguchi.gui.search_view import SearchView
 from madoguchi.services import residents
 from madoguchi.store.models import AuditEvent
@@ -125,3 +129,97 @@ def test_identity_tab_follows_household_selection(qtbot, fonts, seeded, clerk, d
     assert sig.args[0].outcome == "ok" and sig.args[0].atena_no == "1002"
     shot(win, screens, "identity_tab")
     win.close()
+
+
+# --- removed persons (除票) ----------------------------------------------------------------------------
+
+TODAY = date(2026, 11, 25)
+
+
+def _viewed(db) -> list[str]:
+    with db.session() as s:
+        return [e.object_id for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "person.view")
+                                                .order_by(AuditEvent.id))]
+
+
+def test_household_model_lists_removed_persons_grey_with_status_and_date(qtmodeltester, seeded, clerk):
+    seed_removed(seeded)
+    m = HouseholdModel()
+    m.set_qualification_columns(["kokuho", "kaigo"])
+    view = residents.household(seeded, clerk, "H100", today=TODAY)
+    m.set_members(view.shown, view.today)
+    assert m.status_column == -1 and m.columnCount() == 8  # residents only: no 「状態」 column
+    view = residents.household(seeded, clerk, "H106", today=TODAY, include_removed=True)
+    m.set_members(view.shown, view.today)
+    qtmodeltester.check(m)
+    headers = [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())]
+    assert headers == ["続柄", "氏名", "フリガナ", "生年月日", "年齢", "性別", "状態", "国保", "介護"]
+    rows = [[m.index(r, c).data() for c in range(m.columnCount())] for r in range(m.rowCount())]
+    assert [r[:2] + r[6:7] for r in rows] == [["世帯主", "北村\u3000剛", ""],
+                                              ["父", "北村\u3000茂", "死亡（令和6年12月1日）"],
+                                              ["妻", "北村\u3000静", "転出（令和7年6月30日）"]]
+    assert m.index(2, 6).data(Qt.ItemDataRole.ToolTipRole) == "令和7年6月30日（2025-06-30）"
+    # the father died at 84 (he would be 86 now); the wife who moved out is as old as she is
+    assert (rows[1][4], m.index(1, 4).data(Qt.ItemDataRole.ToolTipRole)) == ("84歳", "死亡時の年齢")
+    assert (rows[2][4], m.index(2, 4).data(Qt.ItemDataRole.ToolTipRole)) == ("38歳", None)
+    # removed persons grey in every column, residents not
+    assert all(m.index(r, c).data(Qt.ItemDataRole.ForegroundRole).color() == MUTED
+               for r in (1, 2) for c in range(m.columnCount()))
+    assert m.index(0, 1).data(Qt.ItemDataRole.ForegroundRole) is None
+    # qualification columns still find their data behind the 「状態」 column
+    assert m.headerData(7, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == "国民健康保険"
+
+
+def test_household_view_toggle_shows_removed_persons_audited_and_saved(qtbot, fonts, seeded, clerk, shien,
+                                                                       screens):
+    from test_move_grid import show_active
+
+    seed_removed(seeded)
+    hv = HouseholdView(seeded, clerk)
+    qtbot.addWidget(hv)
+    hv.resize(1100, 420)
+    show_active(qtbot, hv)
+    assert not hv.show_removed.isChecked()  # default off
+    hv.load("H106")
+    assert hv.model.rowCount() == 1 and hv.address.text() == "住所: 北海道深川市一条2番地"
+    assert _viewed(seeded) == ["1010"]
+    # keyboard: Tab from the list reaches the check box after the buttons; Alt+J toggles it
+    assert hv.table.hasFocus()
+    for _ in range(3 if hv.case_button.isVisible() else 2):
+        QTest.keyClick(hv.focusWidget(), Qt.Key.Key_Tab)
+    assert hv.show_removed.hasFocus()
+    QTest.keyClick(hv, Qt.Key.Key_J, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(hv.show_removed.isChecked)  # a mnemonic clicks after a short animation
+    assert hv.model.rowCount() == 3 and "1人（ほかに除票 2人）" in hv.title.text()
+    assert hv.table.hasFocus()  # back in the list, ready for ↑↓
+    assert sorted(_viewed(seeded)[1:]) == ["1010", "1011", "1012"]  # read again, the removed persons audited
+    # the protected wife who moved out: masked exactly like a protected member
+    assert hv.address.text() == "住所: 支援措置対象（住所非表示）" and hv.unmask_button.isHidden()
+    hv.table.selectRow(2)
+    assert hv.detail.text() == ("宛名番号 1011　状態 転出　消除日 令和7年6月30日　"
+                                "支援措置対象（住所は理由を記録して表示）")
+    assert "札幌" not in hv.detail.text() and "一条" not in hv.address.text()
+    qtbot.wait(50)
+    shot(hv, screens, "household_removed")
+    # saved for this staff member: a new screen starts with the removed persons shown; others not
+    assert residents.show_removed(seeded, clerk)
+    again = HouseholdView(seeded, clerk)
+    qtbot.addWidget(again)
+    assert again.show_removed.isChecked()
+    other = HouseholdView(seeded, shien)
+    qtbot.addWidget(other)
+    assert not other.show_removed.isChecked()
+    # the 支援措置担当 sees the unmask button for the shown protected person, and it picks her
+    other.show_removed.setChecked(True)
+    other.load("H106", "1011")
+    assert not other.unmask_button.isHidden()
+    dlg = other.unmask()
+    qtbot.addWidget(dlg)
+    assert dlg.atena_no == "1011"
+    dlg.close()
+    # off again: back to the residents only, and the removed persons are not read (nor audited)
+    before = len(_viewed(seeded))
+    hv.show_removed.setChecked(False)
+    assert hv.model.rowCount() == 1 and hv.model.status_column == -1 and hv.address.text().endswith("一条2番地")
+    assert _viewed(seeded)[before:] == ["1010"]
+    assert not residents.show_removed(seeded, clerk)

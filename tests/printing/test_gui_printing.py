@@ -202,3 +202,17 @@ def test_worker_stops_at_a_failure_in_japanese(qtbot, tmp_path, forms):
     assert [g[0] for g in got] == ["started", "page", "page", "done", "started", "failed"]
     assert got[-1][1] == 1 and "印刷データを読み込めません" in got[-1][2]
     assert files[0].exists() and not files[2].exists()  # the batch stopped there
+
+
+def test_print_thread_keeps_the_run_alive_until_joined(qtbot, tmp_path, forms):
+    from madoguchi.gui import printing
+    from madoguchi.gui.printing import PrintThread, PrintWorker
+
+    jobs = plan_jobs([PrintItem("juki_idou", forms["juki_idou"])], PrintSettings(PrinterSetting(dpi=72)))
+    run = PrintThread(PrintWorker(jobs, [tmp_path / "a.pdf"]))
+    with qtbot.waitSignal(run.worker.finished, timeout=30000):
+        run.start()
+        assert run in printing._LIVE_PRINTS  # noqa: SLF001 - held while the thread runs
+    run.join()
+    assert run not in printing._LIVE_PRINTS and run.thread.isFinished()  # noqa: SLF001
+    assert len(PdfReader(str(tmp_path / "a.pdf")).pages) == 1

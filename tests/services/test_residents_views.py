@@ -6,11 +6,12 @@ import secrets
 from datetime import date
 
 import pytest
-from residents_seed import drop_test_roles, make_actor, seed
+from residents_seed import drop_test_roles, make_actor, seed, seed_removed
 from sqlalchemy import select, text
 
 from madoguchi.errors import InputError, PermissionDenied
 from madoguchi.services import residents
+from madoguchi.domain.people import ResidentStatus
 from madoguchi.store.models import AuditEvent
 
 TODAY = date(2026, 11, 25)
@@ -121,3 +122,61 @@ def test_qualification_columns_saved_per_user(env):
     residents.save_qualification_columns(db, clerk, ["kaigo", "inu", "gakurei"])
     assert residents.qualification_columns(db, clerk) == ["kaigo", "inu", "gakurei"]
     assert residents.qualification_columns(sdb, shien) == list(residents.DEFAULT_QUALIFICATION_COLUMNS)
+
+
+# --- removed persons (除票) ----------------------------------------------------------------------------
+
+
+def test_removed_members_only_when_asked_and_then_audited(env):
+    base, actors = env
+    seed_removed(base)
+    db, clerk = actors["clerk"]
+    view = residents.household(db, clerk, "H100", today=TODAY)
+    assert [m.atena_no for m in view.members] == ["1001", "1002", "1003"] and view.removed == []
+    assert sorted(e.object_id for e in events(base, "person.view")) == ["1001", "1002", "1003"]
+    view = residents.household(db, clerk, "H100", today=TODAY, include_removed=True)
+    assert [m.atena_no for m in view.members] == ["1001", "1002", "1003"]  # the household is who lives there
+    son = view.removed[0]
+    assert [p.atena_no for p in view.removed] == ["1009"] and son.status is ResidentStatus.MOVED_OUT
+    assert son.removed_on == date(2025, 3, 31) and [p.atena_no for p in view.shown][-1] == "1009"
+    assert not view.masked and view.address_text == "北海道深川市あけぼの町3番12号"
+    ev = events(base, "person.view")
+    assert sorted(e.object_id for e in ev[3:]) == ["1001", "1002", "1003", "1009"]  # the removed son too
+    assert all(e.actor == clerk.login and "household:H100" in e.detail for e in ev)
+
+
+def test_removed_protected_person_is_masked_like_a_member(env):
+    base, actors = env
+    seed_removed(base)
+    for db, actor in actors.values():  # the 支援措置担当 too: masked until unmasked with a reason
+        view = residents.household(db, actor, "H106", today=TODAY)
+        assert [m.atena_no for m in view.shown] == ["1010"]
+        assert not view.masked and view.address_text == "北海道深川市一条2番地"
+        view = residents.household(db, actor, "H106", today=TODAY, include_removed=True)
+        assert [m.atena_no for m in view.removed] == ["1012", "1011"]  # by birth date, as members
+        wife = view.removed[1]
+        assert wife.restricted and wife.address is None and wife.moved_in_from == ""  # no 前住所 either
+        assert wife.address_text() == "支援措置対象（住所非表示）"
+        # the household's address was hers too: masked as for a protected member
+        assert view.masked and view.address_text == "支援措置対象（住所非表示）"
+    assert events(base, "person.unmask") == []
+
+
+def test_household_nobody_lives_in_lists_its_removed_persons_once(env):
+    base, actors = env
+    db, clerk = actors["clerk"]
+    for include in (False, True):
+        view = residents.household(db, clerk, "H104", today=TODAY, include_removed=include)
+        assert [m.atena_no for m in view.members] == ["1007"] and view.removed == []
+
+
+def test_show_removed_saved_per_user(env):
+    _base, actors = env
+    db, clerk = actors["clerk"]
+    sdb, shien = actors["shien"]
+    assert residents.show_removed(db, clerk) is False  # default off
+    residents.save_show_removed(db, clerk, True)
+    assert residents.show_removed(db, clerk) is True
+    assert residents.show_removed(sdb, shien) is False
+    residents.save_show_removed(db, clerk, False)
+    assert residents.show_removed(db, clerk) is False

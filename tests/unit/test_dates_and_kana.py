@@ -91,3 +91,15 @@ def test_kana_folding(a, b):
 def test_kana_folding_keeps_distinct_names_distinct():
     assert fold_kana("さとう") != fold_kana("さいとう")
     assert fold_kana("ばば") != fold_kana("はは")
+
+
+def test_the_deceased_keep_the_age_they_died_at():
+    from madoguchi.domain.people import Person, ResidentStatus
+
+    born = date(1940, 2, 2)
+    today = date(2026, 11, 25)
+    assert Person("1", "茂", "シゲル", born).age_reached(today) == 86
+    moved = Person("1", "茂", "シゲル", born, status=ResidentStatus.MOVED_OUT, removed_on=date(2024, 12, 1))
+    assert moved.age_reached(today) == 86  # alive elsewhere: as old as today
+    dead = Person("1", "茂", "シゲル", born, status=ResidentStatus.DECEASED, removed_on=date(2024, 12, 1))
+    assert dead.age_reached(today) == 84

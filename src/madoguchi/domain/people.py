@@ -153,6 +153,12 @@ class Person:
     def age_on(self, on: date) -> int:
         return everyday_age(self.birth_date, on)
 
+    def age_reached(self, today: date) -> int:
+        """Age today; the deceased stay at the age they died at."""
+        if self.status is ResidentStatus.DECEASED and self.removed_on is not None:
+            return self.age_on(min(self.removed_on, today))
+        return self.age_on(today)
+
     def has(self, kind: str, on: date) -> bool:
         return any(q.kind == kind and q.active_on(on) for q in self.qualifications)
 

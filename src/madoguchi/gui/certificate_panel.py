@@ -6,7 +6,8 @@ copies and the kind's options (check boxes / choices / text, as the catalogue sa
 as a whole: requester type, 委任状, 使用目的・提出先. The fee total is always visible. Ctrl+Enter
 registers the request; lines stopped for 支援措置 show 「交付制限対象です（担当者確認）」 in a red
 banner and are not stored. 「交付請求書を印刷」 renders the form, records it as a case output and
-shows it for printing (the terminal's printer setting for ``koufu_seikyu``) or saving as PDF.
+shows it for printing (the terminal's printer setting for ``koufu_seikyu``, on a print worker thread
+so the counter screen stays responsive) or saving as PDF.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from PySide6.QtCore import QBuffer, QByteArray, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from madoguchi.domain.certificates import MAX_COPIES, CertificateKind, OptionType, RequesterType, Subject
 from madoguchi.domain.masking import ISSUE_REFUSED_TEXT
 from madoguchi.errors import KnownError, PrintFailed
+from madoguchi.gui.printing import (CANCELLED_TEXT, PrinterSetting, PrintItem, PrintJob, PrintSettings, PrintThread,
+                                    PrintWorker, available_printers, save_pdf)
 from madoguchi.services.cases import CaseInfo
 from madoguchi.services.certificates import (FORM_KIND, CertificateService, LineInput, RecordedForm, Requester,
                                              RequestRefused, record_request_form)
@@ -621,7 +624,14 @@ class CertificatePanel(QWidget):
 
 
 class RequestFormDialog(QDialog):
-    """The rendered 交付請求書: look at it, then 印刷 (the terminal's printer) or PDFとして保存."""
+    """The rendered 交付請求書: look at it, then 印刷 (the terminal's printer) or PDFとして保存.
+
+    Printing runs on a ``PrintWorker`` thread, as in 「出力・印刷」: the dialog shows the progress and
+    only 「中止」 (or Esc) works meanwhile; when the worker has finished, the result is recorded once
+    (印刷済み / 印刷失敗) and `printed` fires. A failed or cancelled print can be started again.
+    """
+
+    printed = Signal(bool)  # a print ended and was recorded: True printed, False failed or cancelled
 
     def __init__(self, panel: CertificatePanel, form: RecordedForm) -> None:
         super().__init__(panel)
@@ -630,6 +640,10 @@ class RequestFormDialog(QDialog):
 
         self.panel, self.form = panel, form
         self.output_file: Path | None = None  # print through QPrinter into this PDF file (tests, no printer)
+        self.setting: PrinterSetting | None = None  # None: the terminal's setting for koufu_seikyu
+        self._print: PrintThread | None = None
+        self._outcome: tuple[bool, str] | None = None  # (printed, message) as the worker reported it
+        self._printer_name = ""
         self.setWindowTitle(form.title)
         self.resize(720, 900)
         self.doc = QPdfDocument(self)
@@ -641,28 +655,46 @@ class RequestFormDialog(QDialog):
         view.setDocument(self.doc)
         view.setZoomMode(QPdfView.ZoomMode.FitInView)
         self.message = QLabel("")
+        self.message.setObjectName("cert_print_message")
         self.message.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m ページ")
+        self.progress.hide()
+        self.cancel_button = QPushButton("中止")
+        self.cancel_button.setToolTip("印刷を中止します（Esc）。次のページからは印刷されません。")
+        self.cancel_button.hide()
         self.print_button = QPushButton("印刷(&P)")
         self.save_button = QPushButton("PDFとして保存(&S)")
-        close = QPushButton("閉じる")
+        self.close_button = QPushButton("閉じる")
         row = QHBoxLayout()
-        row.addWidget(self.message, 1)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        row.addStretch(0)
         row.addWidget(self.save_button)
         row.addWidget(self.print_button)
-        row.addWidget(close)
+        row.addWidget(self.close_button)
         lay = QVBoxLayout(self)
         lay.addWidget(view, 1)
+        lay.addWidget(self.message)
         lay.addLayout(row)
         self.print_button.clicked.connect(self.print_)
         self.save_button.clicked.connect(lambda: self.save())
-        close.clicked.connect(self.reject)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
+        self.print_button.setDefault(True)  # Enter prints, from the page view too
+        QWidget.setTabOrder(self.cancel_button, self.save_button)
+        QWidget.setTabOrder(self.save_button, self.print_button)
+        QWidget.setTabOrder(self.print_button, self.close_button)
+
+    @property
+    def printing(self) -> bool:
+        return self._print is not None
 
     def _outputs(self):  # noqa: ANN202
         from madoguchi.services.outputs import OutputService
         return OutputService(self.panel.service.db, self.panel.service.actor)
 
-    def _setting(self):  # noqa: ANN202
-        from madoguchi.gui.printing import PrintSettings
+    def _setting(self) -> PrinterSetting:
         from madoguchi.services.admin import print_settings_for
         try:
             db, actor = self.panel.service.db, self.panel.service.actor
@@ -670,7 +702,8 @@ class RequestFormDialog(QDialog):
         except (KnownError, ValueError):
             return PrintSettings().default
 
-    def _mark(self, ok: bool, message: str = "", printer: str = "") -> None:
+    def _mark(self, ok: bool, message: str = "", printer: str = "") -> str:
+        """Record the print state on the case; returns what went wrong in doing so ("" when recorded)."""
         out = self._outputs()
         try:
             v = self.panel._version()  # noqa: SLF001 - the panel knows the case version
@@ -678,26 +711,86 @@ class RequestFormDialog(QDialog):
                     else out.mark_failed(self.panel.case_id, v, [self.form.output_id], message))
             self.panel._adopt(info)  # noqa: SLF001
         except KnownError as exc:
-            self.message.setText(f"印刷の記録を保存できませんでした: {exc.message}")
+            return f"印刷の記録を保存できませんでした: {exc.message}"
+        return ""
+
+    def _set_printing(self, on: bool) -> None:
+        for b in (self.print_button, self.save_button, self.close_button):
+            b.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+        self.cancel_button.setVisible(on)
+        self.progress.setVisible(on)
+        (self.cancel_button if on else self.print_button).setFocus()
 
     def print_(self) -> bool:
-        from madoguchi.gui.printing import available_printers, print_pdf
+        """Start printing on the worker thread (False if it cannot start); `printed` tells how it ended."""
+        if self.printing:
+            return False
         if self.output_file is None and not available_printers():
             self.message.setText("このパソコンに使えるプリンタがありません。「PDFとして保存」で保存してください。")
             return False
-        setting = self._setting()
-        try:
-            print_pdf(self.form.pdf, setting, job_name=f"madoguchi: {self.form.title}", output_file=self.output_file)
-        except PrintFailed as exc:
-            self._mark(False, exc.message)
-            self.message.setText(f"{exc.message}\nもう一度「印刷」を押すと印刷し直せます。")
-            return False
-        self._mark(True, printer="PDFファイル" if self.output_file else setting.printer)
-        self.message.setText("印刷しました。")
+        setting = self.setting or self._setting()
+        self._printer_name = "PDFファイル" if self.output_file is not None else setting.printer
+        self._outcome = None
+        worker = PrintWorker([PrintJob(setting, [PrintItem(FORM_KIND, self.form.pdf, self.form.title)])],
+                             [self.output_file])
+        run = PrintThread(worker)
+        queued = Qt.ConnectionType.QueuedConnection
+        worker.page_printed.connect(self._page_printed, queued)
+        worker.job_done.connect(self._job_done, queued)
+        worker.job_failed.connect(self._job_failed, queued)
+        worker.cancelled.connect(self._job_cancelled, queued)
+        worker.finished.connect(self._print_finished, queued)
+        self._print = run
+        self.progress.setRange(0, max(self.doc.pageCount(), 1))
+        self.progress.setValue(0)
+        self.message.setText("印刷しています…（中止は Esc）")
+        self._set_printing(True)
+        run.start()
         return True
 
+    def cancel(self) -> None:
+        """「中止」: the worker stops before its next page; a half-written PDF file is removed."""
+        if self._print is not None:
+            self._print.cancel()
+            self.cancel_button.setEnabled(False)
+            self.message.setText("印刷を中止しています…")
+
+    def reject(self) -> None:
+        # Esc and 閉じる while printing mean 「中止」: the dialog stays until the result is recorded.
+        if self.printing:
+            self.cancel()
+            return
+        super().reject()
+
+    # Slots below run on the UI thread (queued from the print worker).
+
+    def _page_printed(self, _n: int, page: int) -> None:
+        self.progress.setValue(page)
+
+    def _job_done(self, _n: int, _pages: int) -> None:
+        self._outcome = (True, "")
+
+    def _job_failed(self, _n: int, message: str) -> None:
+        self._outcome = (False, message)
+
+    def _job_cancelled(self, _n: int) -> None:
+        self._outcome = (False, CANCELLED_TEXT)
+
+    def _print_finished(self) -> None:
+        if self._print is not None:
+            self._print.join()
+        self._print = None
+        ok, message = self._outcome or (False, "印刷できませんでした。もう一度印刷してください。")
+        self._set_printing(False)
+        problem = self._mark(ok, message, printer=self._printer_name)
+        text = "印刷しました。" if ok else f"{message}\nもう一度「印刷」を押すと印刷し直せます。"
+        self.message.setText(text + (f"\n{problem}" if problem else ""))
+        self.printed.emit(ok)
+
     def save(self, path: str | None = None) -> bool:
-        from madoguchi.gui.printing import save_pdf
+        if self.printing:
+            return False
         if path is None:
             name = f"{self.panel.case.case_no if self.panel.case else 'case'}_交付請求書.pdf"
             path, _ = QFileDialog.getSaveFileName(self, "PDFとして保存", str(Path.home() / name), "PDF (*.pdf)")
@@ -708,8 +801,8 @@ class RequestFormDialog(QDialog):
         except PrintFailed as exc:
             self.message.setText(exc.message)
             return False
-        self._mark(True, printer=f"PDF保存 {Path(path).name}")
-        self.message.setText(f"保存しました: {path}")
+        problem = self._mark(True, printer=f"PDF保存 {Path(path).name}")
+        self.message.setText(f"保存しました: {path}" + (f"\n{problem}" if problem else ""))
         return True
 
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from madoguchi.domain import wareki
-from madoguchi.domain.people import QUALIFICATION_LABELS, QUALIFICATION_SHORT, SEX_LABEL, Person
+from madoguchi.domain.people import QUALIFICATION_LABELS, QUALIFICATION_SHORT, SEX_LABEL, Person, ResidentStatus
 from madoguchi.gui.table_model import Index, ListTableModel
 from madoguchi.services.notices import Notice
 from madoguchi.services.residents import ResidentHit
@@ -65,21 +65,34 @@ class SearchResultModel(ListTableModel):
         return None
 
 
+def removal_text(p: Person) -> str:
+    """What became of a removed person and when: 転出（令和6年3月31日）; "" for a resident."""
+    if p.is_current:
+        return ""
+    return f"{p.status.label}（{wareki.format_wareki(p.removed_on)}）" if p.removed_on else p.status.label
+
+
 class HouseholdModel(QAbstractTableModel):
-    """Members of a household with chosen qualification columns (● = active on `today`)."""
+    """Members of a household with chosen qualification columns (● = active on `today`).
+
+    Removed persons (除票) are grey; while any is listed, a 「状態」 column after 性別 says what
+    became of them and when. The deceased are shown at the age they died at."""
 
     BASE = ("続柄", "氏名", "フリガナ", "生年月日", "年齢", "性別")
+    STATUS = "状態"
 
     def __init__(self, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._members: list[Person] = []
         self._kinds: list[str] = []
         self._today = date.today()
+        self._status = False
 
     def set_members(self, members: list[Person], today: date) -> None:
         self.beginResetModel()
         self._members = list(members)
         self._today = today
+        self._status = any(not p.is_current for p in self._members)
         self.endResetModel()
 
     def set_qualification_columns(self, kinds: list[str]) -> None:
@@ -91,6 +104,15 @@ class HouseholdModel(QAbstractTableModel):
     def qualification_columns(self) -> list[str]:
         return list(self._kinds)
 
+    @property
+    def status_column(self) -> int:
+        """The column of 「状態」, or -1 while only residents are listed."""
+        return len(self.BASE) if self._status else -1
+
+    @property
+    def _fixed(self) -> int:
+        return len(self.BASE) + (1 if self._status else 0)
+
     def member(self, row: int) -> Person:
         return self._members[row]
 
@@ -98,7 +120,7 @@ class HouseholdModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._members)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.BASE) + len(self._kinds)
+        return 0 if parent.isValid() else self._fixed + len(self._kinds)
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole):
@@ -107,10 +129,15 @@ class HouseholdModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if section < len(self.BASE):
                 return self.BASE[section]
-            kind = self._kinds[section - len(self.BASE)]
+            if section == self.status_column:
+                return self.STATUS
+            kind = self._kinds[section - self._fixed]
             return QUALIFICATION_SHORT.get(kind, QUALIFICATION_LABELS.get(kind, kind))
-        if role == Qt.ItemDataRole.ToolTipRole and section >= len(self.BASE):
-            return QUALIFICATION_LABELS.get(self._kinds[section - len(self.BASE)])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if section == self.status_column:
+                return "住民でなくなった人（除票）の事由と日"
+            if section >= self._fixed:
+                return QUALIFICATION_LABELS.get(self._kinds[section - self._fixed])
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
@@ -121,20 +148,26 @@ class HouseholdModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if col < len(self.BASE):
                 return (p.relationship, p.name, p.name_kana, wareki.format_wareki(p.birth_date),
-                        f"{p.age_on(self._today)}歳", p.sex_label)[col]
-            kind = self._kinds[col - len(self.BASE)]
+                        f"{p.age_reached(self._today)}歳", p.sex_label)[col]
+            if col == self.status_column:
+                return removal_text(p)
+            kind = self._kinds[col - self._fixed]
             return "●" if p.has(kind, self._today) else ""
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 3:
                 return wareki.format_both(p.birth_date)
-            if col >= len(self.BASE):
-                kind = self._kinds[col - len(self.BASE)]
+            if col == 4 and p.status is ResidentStatus.DECEASED and p.removed_on is not None:
+                return "死亡時の年齢"
+            if col == self.status_column:
+                return wareki.format_both(p.removed_on) if p.removed_on else None
+            if col >= self._fixed:
+                kind = self._kinds[col - self._fixed]
                 q = [x for x in p.qualifications if x.kind == kind and x.active_on(self._today)]
                 if q:
                     since = wareki.format_wareki(q[0].start_date) if q[0].start_date else ""
                     return f"{QUALIFICATION_LABELS.get(kind, kind)} {since}〜 {q[0].detail}".strip()
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and (col == 4 or col >= len(self.BASE)):
+        if role == Qt.ItemDataRole.TextAlignmentRole and (col == 4 or col >= self._fixed):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ForegroundRole and not p.is_current:
             return QBrush(MUTED)

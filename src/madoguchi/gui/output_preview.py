@@ -20,7 +20,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QObject, QPointF, Qt, QThread, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEventLoop, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -29,18 +29,13 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout
 
 from madoguchi.domain.masking import UNMASK_PERMISSION
 from madoguchi.errors import KnownError, PrintFailed
-from madoguchi.gui.printing import (PrintItem, PrintSettings, PrintWorker, available_printers, merge_pdfs, plan_jobs,
-                                    save_pdf)
+from madoguchi.gui.printing import (CANCELLED_TEXT, PrintItem, PrintSettings, PrintThread, PrintWorker,
+                                    available_printers, merge_pdfs, plan_jobs, save_pdf)
 from madoguchi.services.cases import CaseInfo
 from madoguchi.services.outputs import STATE_LABELS, OutputBatch, OutputService, RenderedOutput
 
 # One worker for rendering: calls run in order, never touch Qt objects.
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madoguchi-outputs")
-CANCELLED_TEXT = "印刷を中止しました。"
-
-
-# Print threads still running (with their workers), kept alive even if their panel is closed.
-_LIVE_PRINTS: set[tuple[QThread, PrintWorker]] = set()
 
 
 class _Bridge(QObject):
@@ -79,8 +74,7 @@ class OutputPreview(QWidget):
         self.ask_save_path: Callable[[str], str | None] = self._ask_save_path
         self._running: Future | None = None
         self._printing = False
-        self._print_thread: QThread | None = None
-        self._print_worker: PrintWorker | None = None
+        self._print: PrintThread | None = None
         self._print_run: _PrintRun | None = None
         self._page_base: list[int] = [0]
         self._rendered_once = False
@@ -263,8 +257,8 @@ class OutputPreview(QWidget):
         deadline = time.monotonic() + timeout_ms / 1000
         while self._printing and time.monotonic() < deadline:
             QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            if self._print_thread is not None:
-                self._print_thread.wait(10)
+            if self._print is not None:
+                self._print.wait(10)
         if self._printing:
             return False
         running = self._running
@@ -372,8 +366,8 @@ class OutputPreview(QWidget):
 
     def cancel(self) -> None:
         """「中止」: the worker stops before its next page; what is not printed is recorded as such."""
-        if self._print_worker is not None:
-            self._print_worker.cancel()
+        if self._print is not None:
+            self._print.cancel()
             self.cancel_button.setEnabled(False)
             self.status.setText("印刷を中止しています…")
 
@@ -408,32 +402,27 @@ class OutputPreview(QWidget):
             self._page_base.append(self._page_base[-1] + sum(pages_of[i] for i in ids))
 
         worker = PrintWorker(jobs, targets)
-        thread = QThread()
-        thread.setObjectName("madoguchi-print")
-        worker.moveToThread(thread)
+        print_thread = PrintThread(worker)
         queued = Qt.ConnectionType.QueuedConnection
-        thread.started.connect(worker.run)
         worker.job_started.connect(self._job_started, queued)
         worker.page_printed.connect(self._page_printed, queued)
         worker.job_done.connect(self._job_done, queued)
         worker.job_failed.connect(self._job_failed, queued)
         worker.cancelled.connect(self._job_cancelled, queued)
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.finished.connect(self._printed, queued)
-        _LIVE_PRINTS.add((thread, worker))  # outlives this panel if it is closed mid-print
-        self._print_thread, self._print_worker = thread, worker
+        self._print = print_thread
         self._printing = True
         self.progress.setRange(0, max(self._page_base[-1], 1))
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"印刷を始めています（{len(jobs)}件のジョブ）…")
         self._update_buttons()
-        thread.start()
+        print_thread.start()
 
     # Slots below run on the UI thread (queued from the print worker).
 
     def _job_started(self, n: int, name: str) -> None:
-        if self._print_worker is not None and not self._print_worker.is_cancelled:
+        if self._print is not None and not self._print.is_cancelled:
             self.status.setText(f"印刷しています（{n + 1}/{len(self._print_run.job_ids)}）: {name}")
 
     def _page_printed(self, n: int, page: int) -> None:
@@ -450,11 +439,10 @@ class OutputPreview(QWidget):
         self._print_run.failed_from, self._print_run.message = n, CANCELLED_TEXT
 
     def _printed(self) -> None:
-        thread, worker, run = self._print_thread, self._print_worker, self._print_run
-        if thread is not None:
-            thread.wait()
-            _LIVE_PRINTS.discard((thread, worker))
-        self._print_thread = self._print_worker = None
+        run = self._print_run
+        if self._print is not None:
+            self._print.join()
+        self._print = None
         self._printing = False
         self._update_buttons()
         printed = list(run.printed)

@@ -9,7 +9,8 @@ the print can be retried.
 
 ``PrintWorker`` runs a batch on a QThread (rasterising takes seconds at 300 dpi, and the counter
 screen must stay responsive): it creates its QPdfDocument and QPrinter in that thread, touches no
-widget, and reports through signals; 「中止」 is checked between pages.
+widget, and reports through signals; 「中止」 is checked between pages. ``PrintThread`` gives a worker
+its thread and keeps both alive until the print has ended; every screen that prints uses the pair.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
-from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QObject, QRectF, QSize, QSizeF, Signal, Slot
+from PySide6.QtCore import (QBuffer, QByteArray, QCoreApplication, QObject, QRectF, QSize, QSizeF, Qt, QThread,
+                            Signal, Slot)
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
@@ -220,6 +222,9 @@ def save_pdf(pdf: bytes, path: Path) -> None:
                           detail=str(exc)) from None
 
 
+CANCELLED_TEXT = "印刷を中止しました。"
+
+
 class PrintCancelled(Exception):
     """「中止」 was pressed while a job was being painted; that job is not (completely) printed."""
 
@@ -375,3 +380,41 @@ class PrintWorker(QObject):
             if app is not None:
                 self.moveToThread(app.thread())
             self.finished.emit()
+
+
+# Print threads still running, with their workers: a screen closed mid-print must not destroy them.
+_LIVE_PRINTS: set[PrintThread] = set()
+
+
+class PrintThread:
+    """A ``PrintWorker`` on its own QThread.
+
+    Connect the worker's signals (queued, to UI-thread receivers) before ``start()``; call ``join()``
+    from the UI-thread slot of the worker's ``finished`` (the thread is then ending by itself).
+    """
+
+    def __init__(self, worker: PrintWorker) -> None:
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("madoguchi-print")
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+
+    def start(self) -> None:
+        _LIVE_PRINTS.add(self)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.worker.is_cancelled
+
+    def wait(self, ms: int) -> bool:
+        return self.thread.wait(ms)
+
+    def join(self) -> None:
+        self.thread.wait()
+        _LIVE_PRINTS.discard(self)

@@ -80,7 +80,10 @@ class ResidentHit:
 
 @dataclass
 class HouseholdView:
-    """A household as the household screen shows it."""
+    """A household as the household screen shows it.
+
+    `members` are those who live in it (or, if nobody does any more, its removed persons);
+    `removed` are its 除票 (転出・死亡 …) when they were asked for and somebody still lives there."""
 
     household: Household
     address_text: str
@@ -95,6 +98,11 @@ class HouseholdView:
     @property
     def members(self) -> list[Person]:
         return self.household.members
+
+    @property
+    def shown(self) -> list[Person]:
+        """Everyone on the screen: members, then removed persons."""
+        return self.members + self.removed
 
 
 # --- query parsing -----------------------------------------------------------------------------------
@@ -474,7 +482,9 @@ def _audit_views(s: Session, actor: Actor, people: Iterable[Person], context: st
 
 def household(db: Database, actor: Actor, household_no: str, *, today: date | None = None,
               include_removed: bool = False) -> HouseholdView:
-    """Every member of a household, with qualifications; each member's view is audited."""
+    """Every member of a household, with qualifications; each member's view is audited.
+
+    With `include_removed`, its removed persons (除票) too, audited and masked like the members."""
     actor.require("resident.read")
     today = today or date.today()
     with db.uow(actor.info) as uow:
@@ -483,15 +493,16 @@ def household(db: Database, actor: Actor, household_no: str, *, today: date | No
             raise InputError(f"世帯番号「{household_no}」の世帯は見つかりません。")
         current = [p for p in people if p.is_current]
         removed = [p for p in people if not p.is_current]
-        shown = current + (removed if include_removed else [])
-        _audit_views(uow.session, actor, shown or removed, f"household:{household_no}")
+        members = current or removed  # a household nobody lives in any more shows its removed persons
+        extra = removed if include_removed and current else []
+        _audit_views(uow.session, actor, members + extra, f"household:{household_no}")
         uow.commit()
-    members = current or removed
     hh = Household(household_no, members)
-    masked = any(p.restricted for p in members)
+    # The household's address was a removed protected person's address too (their 前住所): masked alike.
+    masked = any(p.restricted for p in members + extra)
     addr = hh.address
     address_text = MASKED_ADDRESS_TEXT if masked else (addr.line() if addr else "")
-    return HouseholdView(hh, address_text, masked, today, removed if include_removed else [])
+    return HouseholdView(hh, address_text, masked, today, extra)
 
 
 def person_detail(db: Database, actor: Actor, atena_no: str) -> Person:
@@ -534,22 +545,41 @@ def unmask_address(db: Database, actor: Actor, atena_no: str, reason: str, case_
 # --- per-user settings of the household screen ---------------------------------------------------------
 
 HOUSEHOLD_COLUMNS_KEY = "household.qualification_columns"
+HOUSEHOLD_SHOW_REMOVED_KEY = "household.show_removed"
 DEFAULT_QUALIFICATION_COLUMNS = ("kokuho", "nenkin_1", "kouki", "kaigo", "jidou_teate", "inkan")
 
 
-def qualification_columns(db: Database, actor: Actor) -> list[str]:
+def _user_setting(db: Database, actor: Actor, key: str) -> object:
     with db.session() as s:
-        row = s.get(UserSetting, (actor.login, HOUSEHOLD_COLUMNS_KEY))
-        if row is None or not isinstance(row.value, list):
-            return list(DEFAULT_QUALIFICATION_COLUMNS)
-        return [str(v) for v in row.value]
+        row = s.get(UserSetting, (actor.login, key))
+        return None if row is None else row.value
+
+
+def _save_user_setting(db: Database, actor: Actor, key: str, value: object) -> None:
+    with db.uow(actor.info) as uow:
+        row = uow.session.get(UserSetting, (actor.login, key))
+        if row is None:
+            uow.session.add(UserSetting(login=actor.login, key=key, value=value))
+        else:
+            row.value = value
+        uow.commit()
+
+
+def qualification_columns(db: Database, actor: Actor) -> list[str]:
+    value = _user_setting(db, actor, HOUSEHOLD_COLUMNS_KEY)
+    if not isinstance(value, list):
+        return list(DEFAULT_QUALIFICATION_COLUMNS)
+    return [str(v) for v in value]
 
 
 def save_qualification_columns(db: Database, actor: Actor, kinds: list[str]) -> None:
-    with db.uow(actor.info) as uow:
-        row = uow.session.get(UserSetting, (actor.login, HOUSEHOLD_COLUMNS_KEY))
-        if row is None:
-            uow.session.add(UserSetting(login=actor.login, key=HOUSEHOLD_COLUMNS_KEY, value=list(kinds)))
-        else:
-            row.value = list(kinds)
-        uow.commit()
+    _save_user_setting(db, actor, HOUSEHOLD_COLUMNS_KEY, list(kinds))
+
+
+def show_removed(db: Database, actor: Actor) -> bool:
+    """Whether this staff member's household screen also lists removed persons (default: no)."""
+    return _user_setting(db, actor, HOUSEHOLD_SHOW_REMOVED_KEY) is True
+
+
+def save_show_removed(db: Database, actor: Actor, on: bool) -> None:
+    _save_user_setting(db, actor, HOUSEHOLD_SHOW_REMOVED_KEY, bool(on))
