@@ -42,7 +42,7 @@ def test_scan_finds_the_records_the_csv_reader_reads(tmp_path):
         header, data_start = reader.read_header()
         got = scan(path, csv_format=True, delimiter=",", header=True, salt=b"s", bom=True, start=data_start,
                    line_base=1)
-        starts = {line: h for line, _off, _len, h in unpack_rows(b"".join(got.rows))}
+        starts = {line: h for line, _off, _len, h in unpack_rows(got.data)}
         assert len(starts) == reader.records
         assert {i.line for i in issues} | {line for line, _h in rows} == set(starts)
         assert all(starts[line] == h for line, h in rows)
@@ -72,7 +72,7 @@ def _parts_equal_whole(path: Path, parts: int) -> None:
             start, base = expected
         got = scan(path, csv_format=True, delimiter=",", header=True, salt=b"s", bom=True, start=start, end=end,
                    line_base=base)
-        scanned += [(line, h) for line, _o, _n, h in unpack_rows(b"".join(got.rows))]
+        scanned += [(line, h) for line, _o, _n, h in unpack_rows(got.data)]
         expected = (got.stop, got.stop_line)
     assert [(line, h) for line, h, _v in whole] == [x for x in scanned if x[0] in {w[0] for w in whole}]
     return wrong

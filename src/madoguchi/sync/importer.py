@@ -255,8 +255,8 @@ def _scan_part(job: tuple) -> _Part:
     got = scan(Path(path), csv_format=fm.format == "csv", delimiter=fm.delimiter, header=fm.header, salt=salt,
                bom=fm.encoding.startswith("utf-8"), start=start, end=end, line_base=line_base)
     with open(out_path, "wb") as fh:
-        fh.write(b"".join(got.rows))
-    return _Part(start, got.stop, got.stop_line, out_path, len(got.rows))
+        fh.write(got.data)
+    return _Part(start, got.stop, got.stop_line, out_path, got.records)
 
 
 class _Writer:
@@ -588,15 +588,14 @@ class _Load:
         if submitted is None:
             got = scan(path, csv_format=fm.format == "csv", delimiter=fm.delimiter, header=fm.header, salt=salt,
                        bom=fm.encoding.startswith("utf-8"), start=data_start, line_base=line_base)
-            data = b"".join(got.rows)
             if self.pg:
-                self._copy_index(kind, [data])
+                self._copy_index(kind, [got.data])
             else:
-                rows = list(unpack_rows(data))
+                rows = list(unpack_rows(got.data))
                 for k in range(0, len(rows), BATCH):
                     self.conn.exec_driver_sql(f"INSERT INTO idx_{kind} (line, off, len, h) VALUES (?, ?, ?, ?)",
                                               rows[k:k + BATCH])
-            return len(got.rows)
+            return got.records
         n = 0
 
         def blocks() -> Iterator[bytes]:
@@ -721,13 +720,20 @@ class _Load:
                 "ファイルが途中で切れているか、引用符（\"）の閉じ忘れで行がつながっています。")
 
     def _town_rows(self) -> None:
-        """stg_towns from the first row of each 町字 in the address master (the ones read)."""
-        rows = self.x("SELECT a.town_code, a.town_name, a.town_kana, a.postal_code FROM stg_addresses a JOIN "
-                      "(SELECT town_code, MIN(line) AS line FROM stg_addresses GROUP BY town_code) f "
-                      "ON f.town_code = a.town_code AND f.line = a.line").all()
-        if rows:
-            self.conn.execute(insert(STG_TOWNS), [{"town_code": r[0], "name": r[1], "kana": r[2],
-                                                   "kana_key": _fold(r[2]), "postal_code": r[3]} for r in rows])
+        """stg_towns from the address master rows read: per 町字, the name, reading and postal code
+        most of its rows give (ties: the smallest). Not the first row's: the order of the rows must
+        not matter, and a nightly load does not look at rows that did not change."""
+        best: dict[str, tuple] = {}
+        for code, name, kana, postal, n in self.x(
+                "SELECT town_code, town_name, town_kana, postal_code, COUNT(*) FROM stg_addresses "
+                "GROUP BY town_code, town_name, town_kana, postal_code"):
+            cand = (-int(n), name, kana, postal)
+            if code not in best or cand < best[code]:
+                best[code] = cand
+        if best:
+            self.conn.execute(insert(STG_TOWNS), [{"town_code": code, "name": name, "kana": kana,
+                                                   "kana_key": _fold(kana), "postal_code": postal}
+                                                  for code, (_n, name, kana, postal) in best.items()])
 
     def _towns(self) -> None:
         """The town names residents' address keys are made from: tonight's master, else the live one."""

@@ -54,20 +54,20 @@ def csv_state_after(line: bytes, state: int, delimiter: int) -> int:
 
 
 def digester(salt: bytes) -> Callable[[bytes], bytes]:
-    """record bytes (without the final line terminator) -> 16 bytes (a UUID's worth of SHA-256)."""
+    """record bytes -> SHA-256 of salt + record (`ROW` keeps the first 16 bytes: a UUID's worth)."""
     base = hashlib.sha256(salt)
 
     def h(record: bytes) -> bytes:
         m = base.copy()
         m.update(record)
-        return m.digest()[:16]
+        return m.digest()
     return h
 
 
 def hasher(salt: bytes) -> Callable[[bytes], str]:
     """The same hash as 32 hex digits (the text form of a UUID)."""
     d = digester(salt)
-    return lambda record: d(record).hex()
+    return lambda record: d(record)[:16].hex()
 
 
 # One index row in PostgreSQL's binary COPY format: (line int4, off int8, len int4, h uuid).
@@ -84,18 +84,17 @@ def unpack_rows(data: bytes) -> Iterator[tuple[int, int, int, str]]:
 
 
 def record_bytes(lines: list[bytes]) -> bytes:
-    """A record's bytes as hashed: its physical lines, without the final line terminator."""
-    rec = lines[0] if len(lines) == 1 else b"".join(lines)
-    if rec.endswith(b"\n"):
-        rec = rec[:-2] if rec.endswith(b"\r\n") else rec[:-1]
-    return rec
+    """A record's bytes as hashed: its physical lines as they are, line terminators included (a
+    record that gains a terminator because rows were appended after it is then simply read again)."""
+    return lines[0] if len(lines) == 1 else b"".join(lines)
 
 
 @dataclass
 class Scanned:
-    """What `scan` found in [start, end): one COPY-ready text line per record and where it stopped."""
+    """What `scan` found in [start, end): one binary COPY row (`ROW`) per record, and where it stopped."""
 
-    rows: list[bytes]  # one `ROW` per record
+    data: bytes
+    records: int
     start: int
     stop: int  # offset after the last record read (records that begin before `end` are read whole)
     stop_line: int  # physical lines up to `stop`
@@ -107,49 +106,72 @@ def scan(path: Path, *, csv_format: bool, delimiter: str, header: bool, salt: by
 
     Blank records are skipped as the reader skips them (an empty line in CSV, a blank line in a
     fixed-width file). `line_base` is the number of physical lines before `start`; `bom`: a UTF-8
-    byte order mark at the start of the file is not part of the first record."""
-    h = digester(salt)
-    pack = ROW.pack
+    byte order mark at the start of the file is not part of the first record. This loop runs for
+    every record of every nightly export, hence its shape."""
+    copy = hashlib.sha256(salt).copy
+    pack_into = ROW.pack_into
+    size = ROW.size
     delim = ord(delimiter)
-    rows: list[bytes] = []
-    add = rows.append
+    buf = bytearray(size << 16)
+    at = 0
     pos = start
     lineno = line_base
     pending: list[bytes] = []
     rec_start = rec_line = 0
     with open(path, "rb") as fh:
         fh.seek(start)
-        for line in fh:
-            if not pending:
-                if end is not None and pos >= end:
-                    break
-                off = pos
+        if start == 0:  # the first line: byte order mark, header
+            line = fh.readline()
+            if bom and line.startswith(b"\xef\xbb\xbf"):
+                line, pos = line[3:], 3
+            if line and header:
                 pos += len(line)
                 lineno += 1
-                if off == 0 and bom and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                if header and lineno == 1:
-                    continue
-                if csv_format:
-                    if b'"' in line and csv_state_after(line, START_RECORD, delim) == IN_QUOTED:
-                        pending = [line]
-                        rec_start, rec_line = off, lineno
-                        continue
-                    if not line.strip(b"\r\n"):  # the csv reader returns [] for these
-                        continue
-                elif not line.strip():
-                    continue
-                add(pack(4, 4, lineno, 8, off, 4, pos - off, 16, h(record_bytes([line]))))
+            elif line:
+                fh.seek(pos)
+        for line in fh:
+            n = len(line)
+            if pending:
+                pos += n
+                lineno += 1
+                pending.append(line)
+                if csv_state_after(line, IN_QUOTED, delim) != IN_QUOTED:
+                    m = copy()
+                    m.update(b"".join(pending))
+                    if at + size > len(buf):
+                        buf.extend(bytes(len(buf)))
+                    pack_into(buf, at, 4, 4, rec_line, 8, rec_start, 4, pos - rec_start, 16, m.digest())
+                    at += size
+                    pending = []
                 continue
-            pos += len(line)
+            if end is not None and pos >= end:
+                break
+            off = pos
+            pos += n
             lineno += 1
-            pending.append(line)
-            if csv_state_after(line, IN_QUOTED, delim) != IN_QUOTED:
-                add(pack(4, 4, rec_line, 8, rec_start, 4, pos - rec_start, 16, h(record_bytes(pending))))
-                pending = []
+            if csv_format:
+                if b'"' in line and csv_state_after(line, START_RECORD, delim) == IN_QUOTED:
+                    pending = [line]
+                    rec_start, rec_line = off, lineno
+                    continue
+                if line[0] in _NEWLINE and not line.strip(b"\r\n"):  # the csv reader returns [] for these
+                    continue
+            elif not line.strip():
+                continue
+            m = copy()
+            m.update(line)
+            if at + size > len(buf):
+                buf.extend(bytes(len(buf)))
+            pack_into(buf, at, 4, 4, lineno, 8, off, 4, n, 16, m.digest())
+            at += size
     if pending:  # a quoted field still open at the end of the file: one (bad) record, as the reader sees it
-        add(pack(4, 4, rec_line, 8, rec_start, 4, pos - rec_start, 16, h(record_bytes(pending))))
-    return Scanned(rows, start, pos, lineno)
+        m = copy()
+        m.update(b"".join(pending))
+        if at + size > len(buf):
+            buf.extend(bytes(size))
+        pack_into(buf, at, 4, 4, rec_line, 8, rec_start, 4, pos - rec_start, 16, m.digest())
+        at += size
+    return Scanned(bytes(buf[:at]), at // size, start, pos, lineno)
 
 
 def guess_chunks(path: Path, start: int, end: int, parts: int, line_base: int,
