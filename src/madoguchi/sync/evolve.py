@@ -1396,7 +1396,7 @@ class _Day:
         # qualifications and support measures: in atena order, a person's new rows after their old ones
         mods = {q["_idx"]: q for rows in self.quals.values() for q in rows
                 if q.get("_deleted") or tuple(q.get(n, "") for n in self.qual.names) != q["_orig"]}
-        new = [q for a in sorted(self.new_quals, key=_atena_key) for q in self.new_quals[a]]
+        new = [q for a in sorted(self.new_quals, key=_atena_key) for q in self.new_quals[a] if not q.get("_deleted")]
         files[self.qual.name] = self._merge(self.qual, mods, new)
         mods = {s["_idx"]: s for s in self.supports if tuple(s.get(n, "") for n in self.sup.names) != s["_orig"]}
         new = sorted(self.new_supports, key=lambda s: _atena_key(s["atena_no"]))  # stable: a person's in order
@@ -1436,16 +1436,24 @@ class _Day:
         return out.close()
 
     # ----- who changed, the importer's way --------------------------------------------------------------
-    def person_rows(self) -> dict[str, tuple[dict | None, dict]]:
-        """atena_no → (row before, row after) for every resident row this day changed or added."""
+    def person_states(self) -> dict[str, tuple[_State | None, _State]]:
+        """atena_no → (state before, state after) for every resident row this day changed or added."""
         names = self.res.names
-        out: dict[str, tuple[dict | None, dict]] = {}
+        out: dict[str, tuple[_State | None, _State]] = {}
         for row in self.changed_rows.values():
-            before = dict(zip(names, row["_orig"]))
-            out[row["atena_no"]] = (before, {n: row.get(n, "") for n in names})
+            out[row["atena_no"]] = (_state(dict(zip(names, row["_orig"])), names), _state(row, names))
         for row in self.new_residents:
-            out[row["atena_no"]] = (None, {n: row.get(n, "") for n in names})
+            out[row["atena_no"]] = (None, _state(row, names))
         return out
+
+
+# What the importer's person diff looks at: status, address, and whether anything else changed.
+_State = tuple[str, str, str, str, bytes]
+
+
+def _state(row: dict, names: list[str]) -> _State:
+    whole = hashlib.blake2b("\x1f".join(row.get(n, "") for n in names).encode(), digest_size=16).digest()
+    return row.get("status") or "1", row.get("town_code", ""), row.get("banchi", ""), row.get("katagaki", ""), whole
 
 
 _SIBLINGS = {("1", True): "兄", ("1", False): "弟", ("2", True): "姉", ("2", False): "妹"}
@@ -1497,17 +1505,17 @@ def _relationship_to_new_head(rel: str, sex: str, birth: str, new_rel: str, new_
     return rel if rel in ("同居人", "縁故者") else "縁故者"
 
 
-def _classify(before: dict | None, after: dict) -> str | None:
+def _classify(before: _State | None, after: _State) -> str | None:
     """The importer's person change for one row (importer.diff): new / removed / moved / changed."""
-    s = after.get("status") or "1"
+    s = after[0]
     if before is None:
         return "new" if s == "1" else None
-    p = before.get("status") or "1"
+    p = before[0]
     if s == "1" and p != "1":
         return "new"
     if p == "1" and s != "1":
         return "removed"
-    if s == p == "1" and any(before[k] != after[k] for k in ("town_code", "banchi", "katagaki")):
+    if s == p == "1" and before[1:4] != after[1:4]:
         return "moved"
     return "changed" if before != after else None
 
@@ -1535,8 +1543,8 @@ def evolve_export(src_dir: str | Path, out_dir: str | Path, seed: int = 1, today
     if out_dir.resolve() == src_dir.resolve():
         raise InputError("出力先に元データと同じフォルダは指定できません。別のフォルダを指定してください。")
     summary = EvolveSummary(out_dir, "", src.date, today, days)
-    first: dict[str, dict | None] = {}
-    last: dict[str, dict] = {}
+    first: dict[str, _State | None] = {}
+    last: dict[str, _State] = {}
     work = Path(tempfile.mkdtemp(prefix=".evolve-", dir=out_dir)) if days > 1 else None
     try:
         since = src.date
@@ -1547,7 +1555,7 @@ def evolve_export(src_dir: str | Path, out_dir: str | Path, seed: int = 1, today
             day = _Day(src, target, seed, step_today, since, rates)
             files = day.run()
             summary.changes.update(day.changes)
-            for a, (before, after) in day.person_rows().items():
+            for a, (before, after) in day.person_states().items():
                 first.setdefault(a, before)
                 last[a] = after
             export_id = f"demo-{step_today:%Y%m%d}-evolve-s{seed}-{src.manifest_sha[:12]}"
@@ -1562,13 +1570,13 @@ def evolve_export(src_dir: str | Path, out_dir: str | Path, seed: int = 1, today
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
     summary.persons = _person_counts(first, last)
-    last_step = day.person_rows()
+    last_step = day.person_states()
     step = _person_counts({a: b for a, (b, _) in last_step.items()}, {a: r for a, (_, r) in last_step.items()})
     summary.current_residents = day.current + step["new"] - step["removed"]
     return summary
 
 
-def _person_counts(before: dict[str, dict | None], after: dict[str, dict]) -> dict[str, int]:
+def _person_counts(before: dict[str, _State | None], after: dict[str, _State]) -> dict[str, int]:
     counts = Counter(_classify(before[a], after[a]) for a in after)
     return {k: counts.get(k, 0) for k in ("new", "moved", "changed", "removed")}
 
