@@ -4,6 +4,7 @@ evolve says it made; unchanged rows stay byte for byte; the same input gives the
 from __future__ import annotations
 
 import csv
+import doctest
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from madoguchi.cli.admin import main
 from madoguchi.errors import InputError
+from madoguchi.sync import evolve
 from madoguchi.sync import names as N
 from madoguchi.sync.evolve import EvolveRates, evolve_export
 from madoguchi.sync.generator import FILES, _check_digit, generate_export
@@ -132,6 +134,7 @@ def test_files_stay_in_atena_order(evolved):
 
 def test_same_input_gives_the_same_bytes(source, evolved, tmp_path):
     out, summary = evolved
+    before = {name: (source / name).read_bytes() for name in (*FILES, "manifest.json")}
     again = evolve_export(source, tmp_path / "again", seed=11, rates=BUSY)
     for name in (*FILES, "manifest.json"):
         assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
@@ -139,6 +142,11 @@ def test_same_input_gives_the_same_bytes(source, evolved, tmp_path):
     other = evolve_export(source, tmp_path / "other", seed=12, rates=BUSY)
     assert (tmp_path / "other" / "residents.csv").read_bytes() != (out / "residents.csv").read_bytes()
     assert other.today == summary.today
+    assert {name: (source / name).read_bytes() for name in before} == before  # the source is only read
+
+
+def test_doctests():
+    assert doctest.testmod(evolve).failed == 0
 
 
 def test_manifest_describes_the_files(source, evolved):
