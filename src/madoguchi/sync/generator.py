@@ -187,6 +187,23 @@ def _check_digit(ten: str) -> str:
     return "0" if r <= 1 else str(11 - r)
 
 
+def atena_no_for(seq: int) -> str:
+    """The n-th 宛名番号 handed out (1-based): 1000000007, 1000000014 …"""
+    return str(1_000_000_000 + seq * 7)
+
+
+def household_no_for(seq: int) -> str:
+    """The n-th 世帯番号 handed out (1-based): 030000003, 030000006 …"""
+    return f"{30000000 + seq * 3:09d}"
+
+
+def juminhyo_code(atena_no: str) -> str:
+    """The 住民票コード of a synthetic person: ten digits from a bijection of the (numeric) atena_no, so
+    distinct persons never share one, plus the check digit."""
+    ten = f"{(int(atena_no) * 7_919_313 + 4_111_111_111) % 10**10:010d}"
+    return ten + _check_digit(ten)
+
+
 class _P:
     """One person while their household is being built."""
 
@@ -250,7 +267,10 @@ class _TownCursor:
 
 
 class _Generator:
-    def __init__(self, seed: int, today: date, towns: list[Town], out: Path) -> None:
+    """Builds households and writes them. With `out=None` no file is opened: then it only makes
+    people (household shapes, names, card dates) for `evolve`."""
+
+    def __init__(self, seed: int | str, today: date, towns: list[Town], out: Path | None) -> None:
         self.rng = random.Random(seed)
         self.r = self.rng.random
         self.today = today
@@ -268,6 +288,8 @@ class _Generator:
         self.household_seq = 0
         self.inkan_seq = 0
         self.out = out
+        if out is None:
+            return
         self.res = _Writer(out / "residents.csv", RESIDENT_COLUMNS)
         self.qual = _Writer(out / "qualifications.csv", QUALIFICATION_COLUMNS)
         self.sup = _Writer(out / "support_measures.csv", SUPPORT_COLUMNS)
@@ -605,7 +627,7 @@ class _Generator:
         head = members[0]
         head.koseki = head.koseki or head
         self.household_seq += 1
-        hno = f"{30000000 + self.household_seq * 3:09d}"
+        hno = household_no_for(self.household_seq)
         town, banchi, katagaki, postal = self.dwelling()
 
         # when the household came to the city and to this address
@@ -699,7 +721,7 @@ class _Generator:
         # atena numbers first: 筆頭者 and recipients refer to each other
         for m in members:
             self.atena_seq += 1
-            m.atena = str(1_000_000_000 + self.atena_seq * 7)
+            m.atena = atena_no_for(self.atena_seq)
 
         # 児童手当: which parent receives it for how many children (current members only)
         recipients: dict[int, list[_P]] = {}
@@ -715,8 +737,7 @@ class _Generator:
             end = "" if current else self.s(m.removed)
             bd = self.d(m.b)
             la = legal_age(bd, on)
-            juki = f"{(int(m.atena) * 7_919_313 + 4_111_111_111) % 10**10:010d}"  # a bijection: unique
-            juki += _check_digit(juki)
+            juki = juminhyo_code(m.atena)
             card, cert = self.card_expiry(m)
             if m.kind == "1":
                 name, kana = f"{m.sn}{SPACE}{m.gn}", f"{m.snk}{SPACE}{m.gnk}"
