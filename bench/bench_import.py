@@ -4,8 +4,11 @@
     python bench/bench_import.py --million       # 1,000,000 residents (a few minutes)
 
 Prints seconds and peak memory (ru_maxrss of the loader process) for: the first load into an empty
-database, a second identical load (outcome 「変更なし」), and `psql \\copy` of the five CSV files
-into bare text tables; then the ratio first-load / raw copy (goal ≤ 2×).
+database, a second identical load (outcome 「変更なし」), the next day's export (`demo evolve`: one
+day of moves, births, deaths, cards … on top of the first one — the nightly case), the first load
+again the full way (`full=True`, every record parsed and compared: what the nightly load did before
+record hashes), and `psql \\copy` of the five CSV files into bare text tables; then each as a ratio
+to the raw copy (goal ≤ 2×).
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ TODAY = date(2026, 11, 25)
 FILES = ("residents.csv", "qualifications.csv", "support_measures.csv", "addresses.csv", "katagaki.csv")
 
 
-def child(url: str, folder: str) -> None:
+def child(url: str, folder: str, full: bool = False) -> None:
     """Run one import in this (fresh) process and print its time and peak memory as JSON."""
     from madoguchi.store.db import Database
     from madoguchi.sync.importer import import_export
 
     db = Database.connect(url)
     t = time.perf_counter()
-    r = import_export(db, folder, actor="bench", today=TODAY)
+    r = import_export(db, folder, actor="bench", today=TODAY, full=full)
     secs = time.perf_counter() - t
     print(json.dumps({"seconds": secs, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                       "workers_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -44,9 +47,9 @@ def child(url: str, folder: str) -> None:
                       "rows": {k: c["rows"] for k, c in r.counts.items()}}))
 
 
-def run_child(url: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", url, str(folder)], check=True,
-                         capture_output=True, text=True)
+def run_child(url: str, folder: Path, full: bool = False) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(folder)] + (["--full"] if full else []),
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -80,16 +83,18 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/madoguchi-bench"))
     ap.add_argument("--workers", type=int, help="parsing processes (default: automatic)")
     ap.add_argument("--child", nargs=2, metavar=("URL", "DIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.workers:
         os.environ["MADOGUCHI_IMPORT_WORKERS"] = str(args.workers)
     if args.child:
-        child(*args.child)
+        child(*args.child, full=args.full)
         return
     import pgtools
 
     from madoguchi.store import migrate
     from madoguchi.store.db import Database
+    from madoguchi.sync.evolve import evolve_export
     from madoguchi.sync.generator import generate_export
 
     n = 1_000_000 if args.million else args.residents
@@ -98,6 +103,9 @@ def main() -> None:
         t = time.perf_counter()
         generate_export(folder, n, seed=1, today=TODAY)
         print(f"generated {n:,} residents in {time.perf_counter() - t:.1f}s → {folder}")
+    day2 = args.workdir / f"export-{n}-day2"
+    if not (day2 / "manifest.json").exists():
+        evolve_export(folder, day2, seed=1, today=date(2026, 11, 26))
     size = sum((folder / f).stat().st_size for f in FILES)
     print(f"export: {size / 1e6:.1f} MB")
     name = pgtools.create_database("mdg_bench")
@@ -108,17 +116,28 @@ def main() -> None:
         db.dispose()
         first = run_child(url, folder)
         second = run_child(url, folder)
-        raw = raw_copy(pgtools, folder)
+        nightly = run_child(url, day2)
     finally:
         pgtools.drop_database(name)
+    name = pgtools.create_database("mdg_bench")
+    url = pgtools.url_for(name)
+    try:
+        db = Database.connect(url)
+        migrate.upgrade(db.engine)
+        db.dispose()
+        run_child(url, folder)
+        full = run_child(url, day2, full=True)
+    finally:
+        pgtools.drop_database(name)
+    raw = raw_copy(pgtools, folder)
     print(f"rows: {first['rows']}")
-    for label, r in (("first load ", first), ("second load", second)):
-        print(f"{label} : {r['seconds']:8.2f} s  peak RSS {r['maxrss_kb'] / 1024:7.1f} MB "
-              f"(parse workers {r['workers_maxrss_kb'] / 1024:.1f} MB each)  {r['outcome']}, "
-              f"new {r['persons']['new']:,}")
-    print(f"psql \\copy  : {raw:8.2f} s")
-    print(f"ratio first/raw = {first['seconds'] / raw:.2f}x, second/raw = {second['seconds'] / raw:.2f}x "
-          "(goal ≤ 2x)")
+    for label, r in (("first load   ", first), ("same again   ", second), ("next day     ", nightly),
+                     ("next day full", full)):
+        p = r["persons"]
+        print(f"{label} : {r['seconds']:8.2f} s  {r['seconds'] / raw:5.2f}x  peak RSS {r['maxrss_kb'] / 1024:6.1f} MB "
+              f"(workers {r['workers_maxrss_kb'] / 1024:.1f} MB each)  {r['outcome']}: new {p['new']:,}, "
+              f"moved {p['moved']:,}, changed {p['changed']:,}, removed {p['removed']:,}")
+    print(f"psql \\copy    : {raw:8.2f} s  (goal: each load ≤ 2x)")
 
 
 if __name__ == "__main__":

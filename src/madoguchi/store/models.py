@@ -50,6 +50,9 @@ class Banchi(Base):
     __tablename__ = "banchi"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     town_code: Mapped[str] = mapped_column(String(16), index=True)
+    # The 町字 name and reading as this row of the master gives them (the town row is their majority).
+    town_name: Mapped[str] = mapped_column(String(100), default="")
+    town_kana: Mapped[str] = mapped_column(String(200), default="")
     banchi: Mapped[str] = mapped_column(String(100))
     banchi_kana: Mapped[str] = mapped_column(String(200), default="")
     postal_code: Mapped[str] = mapped_column(String(7), default="")

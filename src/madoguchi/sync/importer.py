@@ -59,10 +59,12 @@ Progress = Callable[[str, int, "int | None"], None]
 # Files are read in this order: the address master first (residents are checked against it).
 ORDER = ("addresses", "katagaki", "residents", "qualifications", "support_measures")
 HOLDABLE = {"residents": "persons", "qualifications": "qualifications", "support_measures": "support_measures"}
-# Per file: the live table that keeps each row's record hash, and the locality key (delta mode).
-LIVE = {"addresses": ("banchi", "town_code"), "katagaki": ("katagaki", "town_code"),
-        "residents": ("person_addresses", "atena_no"), "qualifications": ("qualifications", "atena_no"),
-        "support_measures": ("support_measures", "atena_no")}
+# Per file: the live table that keeps each row's record hash, and the columns of its locality key
+# (delta mode): the records of one key are read, checked and merged together.
+LIVE = {"addresses": "banchi", "katagaki": "katagaki", "residents": "person_addresses",
+        "qualifications": "qualifications", "support_measures": "support_measures"}
+KEYS = {"addresses": ("town_code", "banchi"), "katagaki": ("town_code", "banchi"), "residents": ("atena_no",),
+        "qualifications": ("atena_no",), "support_measures": ("atena_no",)}
 # A file checked against another one is read the full way whenever that one is.
 UPSTREAM = {"katagaki": "addresses", "qualifications": "residents", "support_measures": "residents"}
 # Part of every record hash: raise it when reading or deriving a field changes (kana keys …), so
@@ -75,7 +77,7 @@ BATCH = 5000
 LOCK_WAIT = 10.0  # seconds
 PARALLEL_MIN_BYTES = 16 << 20  # ranges smaller than this are read in-process
 REBUILD_MIN_ROWS = 20_000  # filling an empty table with more rows than this: build its indexes afterwards
-TRACE = bool(os.environ.get("MADOGUCHI_IMPORT_TRACE"))  # per-statement timings on stderr
+TRACE = os.environ.get("MADOGUCHI_IMPORT_TRACE", "")  # per-statement timings on stderr ("plans": and plans)
 PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
 PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
 
@@ -136,15 +138,17 @@ STAGING = {k: _stg_table(k) for k in ORDER}
 INDEX = {k: _tmp(f"idx_{k}", Column("line", Integer), Column("off", BigInteger), Column("len", Integer),
                  Column("h", Uuid(as_uuid=False))) for k in ORDER}
 CLASSES = {k: _tmp(f"cls_{k}", Column("h", Uuid(as_uuid=False)), Column("n", Integer), Column("lv", Integer),
-                   Column("lkey", String)) for k in ORDER}
+                   Column("lkey", String), Column("line", Integer), Column("off", BigInteger), Column("len", Integer))
+           for k in ORDER}
 AFFECTED = {k: _tmp(f"aff_{k}", Column("key", String)) for k in ORDER}
+AFF_TOWNS = _tmp("aff_towns", Column("town", String))  # the 町字 of touched address keys
 STG_TOWNS = _tmp("stg_towns", Column("town_code", String), Column("name", String), Column("kana", String),
                  Column("kana_key", String), Column("postal_code", String))
 STG_DIFF = _tmp("stg_diff", Column("atena_no", String), Column("s_status", String), Column("p_status", String),
                 Column("same_person", Integer), Column("same_addr", Integer), Column("moved", Integer))
 STG_HELD = _tmp("stg_held", Column("tbl", String), Column("atena_no", String))
-ALL_STAGING = (*STAGING.values(), *INDEX.values(), *CLASSES.values(), *AFFECTED.values(), STG_TOWNS, STG_HELD,
-               STG_DIFF)
+ALL_STAGING = (*STAGING.values(), *INDEX.values(), *CLASSES.values(), *AFFECTED.values(), AFF_TOWNS, STG_TOWNS,
+               STG_HELD, STG_DIFF)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -371,7 +375,12 @@ class _Load:
             return self.conn.execute(text(sql), params)
         t = time.perf_counter()
         r = self.conn.execute(text(sql), params)
-        print(f"{time.perf_counter() - t:8.3f}s {' '.join(sql.split())[:150]}", file=sys.stderr)
+        el = time.perf_counter() - t
+        print(f"{el:8.3f}s {' '.join(sql.split())[:150]}", file=sys.stderr)
+        if TRACE == "plans" and self.pg and el > 0.1 and sql.lstrip().split()[0] in ("SELECT", "INSERT", "UPDATE",
+                                                                                   "DELETE"):
+            for (line,) in self.conn.execute(text("EXPLAIN " + sql), params):
+                print("          " + line, file=sys.stderr)
         return r
 
     def nsame(self, a: str, b: str) -> str:
@@ -386,17 +395,28 @@ class _Load:
         names = ", ".join(f"'{t}'" for t in tbls)
         return f"NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.atena_no = {alias}.atena_no AND h.tbl IN ({names}))"
 
-    def touched(self, kind: str, expr: str) -> str:
-        """SQL: the live row with locality key `expr` may change in this load (always, the full way)."""
+    def key(self, kind: str, alias: str) -> str:
+        """SQL: the locality key of a row of `kind` (staging or live table alias) as one text value."""
+        cols = [f"{alias}.{c}" for c in KEYS[kind]]
+        return f" || {'chr(31)' if self.pg else 'char(31)'} || ".join(cols)
+
+    def touched(self, kind: str, alias: str) -> str:
+        """SQL: the live row `alias` may change in this load (always, the full way)."""
         if self.modes.get(kind) != "delta":
             return "TRUE" if self.pg else "1"
-        return f"{expr} IN (SELECT key FROM aff_{kind})"
+        return f"{self.key(kind, alias)} IN (SELECT key FROM aff_{kind})"
 
-    def untouched(self, kind: str, expr: str) -> str:
-        """SQL: the live rows of this key stand as they are (their records did not change)."""
+    def untouched(self, kind: str, alias: str) -> str:
+        """SQL: the live row `alias` stands as it is (its record did not change)."""
         if self.modes.get(kind) != "delta":
             return "FALSE" if self.pg else "0"
-        return f"{expr} NOT IN (SELECT key FROM aff_{kind})"
+        return f"{self.key(kind, alias)} NOT IN (SELECT key FROM aff_{kind})"
+
+    def town_touched(self, code: str, touched: bool = True) -> str:
+        """SQL: the 町字 `code` has address rows that may change (or, touched=False, has none)."""
+        if self.modes.get("addresses") != "delta":
+            return ("TRUE" if self.pg else "1") if touched else ("FALSE" if self.pg else "0")
+        return f"{code} {'' if touched else 'NOT '}IN (SELECT town FROM aff_towns)"
 
     def add_issue(self, issue: Issue) -> None:
         if len(self.issues) < MAX_ISSUES_KEPT:
@@ -441,6 +461,11 @@ class _Load:
             self.x(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
             self.x(f"SET work_mem = '{PG_WORK_MEM}'")
             self.x(f"SET maintenance_work_mem = '{PG_WORK_MEM}'")
+            # Compiling a plan costs more than the short statements of a nightly load gain from it; and
+            # the live tables have just been read whole (the classification), so a few thousand keys
+            # are looked up through their indexes, not by hashing a million rows.
+            self.x("SET jit = off")
+            self.x("SET random_page_cost = 1.1")
         # A run still marked running was killed (we hold the lock now): say so.
         self.conn.execute(update(ImportRun).where(ImportRun.outcome == "running").values(
             outcome="failed", finished_at=datetime.now(timezone.utc),
@@ -490,8 +515,7 @@ class _Load:
         read the same way); otherwise full."""
         if self.full or self.modes.get(UPSTREAM.get(kind, ""), "delta") == "full":
             return "full"
-        live, _key = LIVE[kind]
-        hashed = self.x(f"SELECT 1 FROM {live} WHERE source_hash IS NOT NULL LIMIT 1").first()
+        hashed = self.x(f"SELECT 1 FROM {LIVE[kind]} WHERE source_hash IS NOT NULL LIMIT 1").first()
         return "delta" if hashed else "full"
 
     def _layout(self, path: Path, fm: FileMapping, kind: str) -> tuple[list[str] | None, int, int, bytes]:
@@ -538,34 +562,40 @@ class _Load:
         return self.pg and self.workers >= 2 and (self.force_parallel or nbytes >= PARALLEL_MIN_BYTES)
 
     def _read(self, kind: str, path: Path, fm: FileMapping, ranges: list[tuple[int, int, int]],
-              header: list[str] | None, salt: bytes, label: str, total: int | None, done: int = 0) -> dict:
-        """Parse and validate the records of `ranges` into stg_<kind> (FileReader)."""
-        got = {"records": 0, "loaded": 0, "bad": 0}
+              header: list[str] | None, salt: bytes, label: str, total: int | None,
+              expect: dict[int, str] | None = None) -> dict:
+        """Parse and validate the records of `ranges` into stg_<kind> (FileReader). `expect`: the hash
+        the scan found per line (delta mode); a record that hashes differently now was rewritten."""
+        got = {"records": 0, "loaded": 0, "bad": 0, "unchecked": 0}
         towns = self.town_names
+        parallel = not (fm.format == "csv" and not fm.header)
+        big = [r for r in ranges if parallel and self._parallel(r[1] - r[0])]
+        small = [r for r in ranges if not (parallel and self._parallel(r[1] - r[0]))]
         with _Writer(self.conn, STAGING[kind]) as w:
-            for start, end, base in ranges:
-                if self._parallel(end - start) and not (fm.format == "csv" and not fm.header):
-                    def job(s: int, e: int, b: int, name: str) -> tuple:
-                        return (str(path), fm, kind, s, e, b, header, towns, salt, name)
-                    for part in self._chain(self._submit(kind, path, fm, start, end, base, job, _parse_part),
-                                            job, _parse_part):
-                        with open(part.out, "rb") as fh:
-                            for block in iter(lambda: fh.read(1 << 20), b""):
-                                w.write_raw(block)
-                        os.unlink(part.out)
-                        for issue in part.issues:
-                            self.add_issue(issue)
-                        for k in got:
-                            got[k] += getattr(part, k)
-                        self.progress(label, done + got["records"], total)
-                    continue
-                reader = FileReader(path, fm, self.add_issue, start=start, end=end, line_base=base, header=header,
-                                    salt=salt)
+            for start, end, base in big:
+                def job(s: int, e: int, b: int, name: str) -> tuple:
+                    return (str(path), fm, kind, s, e, b, header, towns, salt, name)
+                for part in self._chain(self._submit(kind, path, fm, start, end, base, job, _parse_part),
+                                        job, _parse_part):
+                    with open(part.out, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            w.write_raw(block)
+                    os.unlink(part.out)
+                    for issue in part.issues:
+                        self.add_issue(issue)
+                    for k in ("records", "loaded", "bad"):
+                        got[k] += getattr(part, k)
+                    got["unchecked"] += part.loaded
+                    self.progress(label, got["records"], total)
+            if small:  # one reader for all of them: many small ranges are the nightly case
+                reader = FileReader(path, fm, self.add_issue, header=header, salt=salt, ranges=small)
                 n0 = w.n
                 for row in _staged_rows(kind, reader, towns):
+                    if expect is not None and expect.get(row[-2]) != row[-1]:
+                        self._rewritten(fm, row[-2])
                     w.add(row)
                     if w.n % 20000 == 0:
-                        self.progress(label, done + got["records"] + reader.records, total)
+                        self.progress(label, got["records"] + reader.records, total)
                 got["records"] += reader.records
                 got["loaded"] += w.n - n0
                 got["bad"] += reader.bad
@@ -620,18 +650,19 @@ class _Load:
     def _classify(self, kind: str, records: int) -> None:
         """cls_<kind>: tonight's records without a live row of the same hash (n = 1) and live rows
         without such a record (lv = 1, with their key), one pass over both."""
-        live, key = LIVE[kind]
+        live, key = LIVE[kind], self.key(kind, LIVE[kind])
         if self.pg:
             self.x(f"ANALYZE idx_{kind}")
             # A live row without a hash (loaded before hashes existed) matches nothing.
-            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT COALESCE(i.h, l.h), "
-                   "CASE WHEN i.h IS NULL THEN 0 ELSE 1 END, CASE WHEN l.h IS NULL THEN 0 ELSE 1 END, l.k "
-                   f"FROM idx_{kind} i FULL JOIN (SELECT COALESCE(source_hash, gen_random_uuid()) AS h, {key} AS k "
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey, line, off, len) SELECT COALESCE(i.h, l.h), "
+                   "CASE WHEN i.h IS NULL THEN 0 ELSE 1 END, CASE WHEN l.h IS NULL THEN 0 ELSE 1 END, l.k, "
+                   f"i.line, i.off, i.len FROM idx_{kind} i FULL JOIN (SELECT COALESCE(source_hash, gen_random_uuid()) AS h, {key} AS k "
                    f"FROM {live}) l ON l.h = i.h WHERE i.h IS NULL OR l.h IS NULL")
         else:
-            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT h, 1, 0, NULL FROM idx_{kind} WHERE h NOT IN "
-                   f"(SELECT source_hash FROM {live} WHERE source_hash IS NOT NULL) UNION ALL "
-                   f"SELECT COALESCE(source_hash, lower(hex(randomblob(16)))), 0, 1, {key} FROM {live} "
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey, line, off, len) SELECT h, 1, 0, NULL, line, off, len "
+                   f"FROM idx_{kind} WHERE h NOT IN (SELECT source_hash FROM {live} WHERE source_hash IS NOT NULL) "
+                   f"UNION ALL SELECT COALESCE(source_hash, lower(hex(randomblob(16)))), 0, 1, {key}, NULL, NULL, NULL "
+                   f"FROM {live} "
                    f"WHERE source_hash IS NULL OR source_hash NOT IN (SELECT h FROM idx_{kind})")
         # One to one, the matched records and live rows are as many. If not, a record is in the file
         # twice (or two live rows share a hash): those are read and checked like changed ones.
@@ -639,31 +670,41 @@ class _Load:
         n_live = self.x(f"SELECT COUNT(*) FROM {live}").scalar() or 0
         self.twins[kind] = records - unmatched.get(0, 0) != n_live - unmatched.get(1, 0)
         if self.twins[kind]:
-            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT i.h, COUNT(*), 1, MAX(l.{key}) "
+            self.x(f"INSERT INTO cls_{kind} (h, n, lv, lkey) SELECT i.h, COUNT(*), 1, MAX({self.key(kind, 'l')}) "
                    f"FROM idx_{kind} i JOIN {live} l ON l.source_hash = i.h GROUP BY i.h HAVING COUNT(*) > 1")
         if self.pg:
             self.x(f"ANALYZE cls_{kind}")
 
-    def _spans(self, sql: str, **params: object) -> list[tuple[int, int, int]]:
-        return _merge_spans((int(a), int(b), int(c)) for a, b, c in self.x(sql, **params))
+    def _spans(self, sql: str) -> tuple[list[tuple[int, int, int]], dict[int, str]]:
+        """Byte ranges of the records `sql` selects from an index (line, off, len, h), and their hashes."""
+        rows = [(int(a), int(b), int(c), str(h).replace("-", "")) for a, b, c, h in self.x(sql)]
+        return _merge_spans(r[:3] for r in rows), {r[0]: r[3] for r in rows}
+
+    @staticmethod
+    def _rewritten(fm: FileMapping, line: int) -> None:
+        raise ImportFailed(f"{fm.path} が取込の途中で書き換えられました（{line}行目）。"
+                           "基幹系の出力が終わってから、もう一度取り込んでください。")
 
     def _affect(self, kind: str) -> None:
         """aff_<kind>: the locality keys whose records are read and merged in this load (delta)."""
-        live, key = LIVE[kind]
-        # For addresses the key is the 町字: all its 番地 are read again (the town row comes from them).
-        parts = [f"SELECT {key} AS k FROM stg_{kind}", f"SELECT lkey AS k FROM cls_{kind} WHERE lv > 0"]
+        live = LIVE[kind]
+        parts = [f"SELECT {self.key(kind, 's')} AS k FROM stg_{kind} s", f"SELECT lkey AS k FROM cls_{kind} WHERE lv > 0"]
         if self.twins[kind]:
-            parts.append(f"SELECT l.{key} AS k FROM {live} l JOIN cls_{kind} c ON c.h = l.source_hash WHERE c.n > 1")
+            parts.append(f"SELECT {self.key(kind, 'l')} AS k FROM {live} l JOIN cls_{kind} c ON c.h = l.source_hash "
+                         "WHERE c.n > 1")
         up = UPSTREAM.get(kind)
         if up in self.present and self.modes.get(up) == "delta":
             parts.append(f"SELECT key AS k FROM aff_{up}")
         if kind == "residents" and "addresses" in self.present:
             # A renamed or dropped 町字 changes the address key or the validity of its residents.
             parts.append("SELECT a.atena_no AS k FROM person_addresses a WHERE a.town_code IN ("
-                         f"SELECT t.town_code FROM towns t WHERE {self.touched('addresses', 't.town_code')} "
+                         f"SELECT t.town_code FROM towns t WHERE {self.town_touched('t.town_code')} "
                          "AND NOT EXISTS (SELECT 1 FROM stg_towns s WHERE s.town_code = t.town_code "
                          "AND s.name = t.name))")
         self.x(f"INSERT INTO aff_{kind} (key) SELECT k FROM ({' UNION '.join(parts)}) a WHERE k IS NOT NULL")
+        if kind == "addresses":
+            self.x("INSERT INTO aff_towns (town) SELECT town_code FROM stg_addresses UNION SELECT b.town_code FROM "
+                   f"banchi b WHERE {self.key(kind, 'b')} IN (SELECT key FROM aff_addresses)")
         if self.pg:
             self.x(f"ANALYZE aff_{kind}")
 
@@ -688,22 +729,28 @@ class _Load:
             if TRACE:
                 print(f"{time.perf_counter() - t0:8.3f}s scanned {fm.path}", file=sys.stderr)
             self._classify(kind, records)
-            changed = self._spans(f"SELECT i.line, i.off, i.len FROM idx_{kind} i WHERE i.h IN "
-                                  f"(SELECT h FROM cls_{kind} WHERE n > 0) ORDER BY i.line")
-            got = self._read(kind, path, fm, changed, header, salt, label, total)
+            # The records to read: those without a live row of their hash (the classification kept
+            # where they are), and a record that is in the file twice.
+            twins = (f" UNION SELECT line, off, len, h FROM idx_{kind} WHERE h IN (SELECT h FROM cls_{kind} "
+                     "WHERE n > 1)") if self.twins[kind] else ""
+            ranges, expect = self._spans(f"SELECT line, off, len, h FROM cls_{kind} WHERE n = 1 AND line IS NOT NULL"
+                                         f"{twins} ORDER BY line")
+            got = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
             self._affect(kind)
-            live, key = LIVE[kind]
-            extra = self._spans(f"SELECT i.line, i.off, i.len FROM idx_{kind} i WHERE i.h IN "
-                                f"(SELECT l.source_hash FROM {live} l WHERE l.{key} IN (SELECT key FROM aff_{kind})) "
-                                f"AND i.h NOT IN (SELECT h FROM cls_{kind} WHERE n > 0) ORDER BY i.line")
-            more = self._read(kind, path, fm, extra, header, salt, label, total)
+            ranges, expect = self._spans(
+                f"SELECT i.line, i.off, i.len, i.h FROM idx_{kind} i WHERE i.h IN (SELECT l.source_hash FROM "
+                f"{LIVE[kind]} l WHERE {self.touched(kind, 'l')}) AND i.h NOT IN (SELECT h FROM cls_{kind} "
+                "WHERE n > 0) ORDER BY i.line")
+            more = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
             for k in got:
                 got[k] += more[k]
-            stray = self.x(f"SELECT s.line FROM stg_{kind} s WHERE NOT EXISTS (SELECT 1 FROM idx_{kind} i "
-                           "WHERE i.line = s.line AND i.h = s.h) LIMIT 1").first()
-            if stray:
-                raise ImportFailed(f"{fm.path} が取込の途中で書き換えられました（{stray[0]}行目）。"
-                                   "基幹系の出力が終わってから、もう一度取り込んでください。")
+            if self.pg:
+                self.x(f"ANALYZE stg_{kind}")
+            if got["unchecked"]:  # read by the worker processes: compare in the database
+                stray = self.x(f"SELECT MIN(s.line) FROM stg_{kind} s LEFT JOIN idx_{kind} i ON i.line = s.line "
+                               "AND i.h = s.h WHERE i.line IS NULL").scalar()
+                if stray is not None:
+                    self._rewritten(fm, stray)
             c["parsed"] = got["records"]
         if kind == "addresses":
             self._town_rows()
@@ -723,9 +770,13 @@ class _Load:
         """stg_towns from the address master rows read: per 町字, the name, reading and postal code
         most of its rows give (ties: the smallest). Not the first row's: the order of the rows must
         not matter, and a nightly load does not look at rows that did not change."""
+        rows = "SELECT town_code, town_name, town_kana, postal_code FROM stg_addresses"
+        if self.modes.get("addresses") == "delta":  # the rows not read again are the live ones
+            rows += (" UNION ALL SELECT b.town_code, b.town_name, b.town_kana, b.postal_code FROM banchi b WHERE "
+                     f"{self.town_touched('b.town_code')} AND {self.untouched('addresses', 'b')}")
         best: dict[str, tuple] = {}
         for code, name, kana, postal, n in self.x(
-                "SELECT town_code, town_name, town_kana, postal_code, COUNT(*) FROM stg_addresses "
+                f"SELECT town_code, town_name, town_kana, postal_code, COUNT(*) FROM ({rows}) r "
                 "GROUP BY town_code, town_name, town_kana, postal_code"):
             cand = (-int(n), name, kana, postal)
             if code not in best or cand < best[code]:
@@ -740,7 +791,7 @@ class _Load:
         if "addresses" in self.present:
             q = ("SELECT town_code, name, kana, postal_code FROM stg_towns UNION ALL "
                  "SELECT town_code, name, kana, postal_code FROM towns "
-                 f"WHERE {self.untouched('addresses', 'town_code')}")
+                 f"WHERE {self.town_touched('town_code', touched=False)}")
         else:
             q = "SELECT town_code, name, kana, postal_code FROM towns"
         self.town_names = {r[0]: (r[1], r[2], r[3]) for r in self.x(q)}
@@ -805,13 +856,16 @@ class _Load:
         if "addresses" not in self.present:
             return f"EXISTS (SELECT 1 FROM towns t WHERE t.town_code = {code})"
         return (f"(EXISTS (SELECT 1 FROM stg_towns t WHERE t.town_code = {code}) OR EXISTS (SELECT 1 FROM towns t "
-                f"WHERE t.town_code = {code} AND {self.untouched('addresses', 't.town_code')}))")
+                f"WHERE t.town_code = {code} AND {self.town_touched('t.town_code', touched=False)}))")
 
-    def _resident_known(self, alias: str) -> str:
-        """SQL: the person is in tonight's residents file (read now, or unchanged since the last load)."""
-        return (f"(EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {alias}.atena_no) OR EXISTS "
-                f"(SELECT 1 FROM persons p WHERE p.atena_no = {alias}.atena_no AND "
-                f"{self.untouched('residents', 'p.atena_no')}))")
+    def _unknown_persons(self, table: str) -> str:
+        """SQL: lines of `table` whose person is not in tonight's residents file — neither read now nor
+        unchanged since the last load. Branches without OR, so that persons are looked up by key."""
+        read = f"SELECT q.line FROM {table} q WHERE NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = q.atena_no)"
+        if self.modes.get("residents") != "delta":
+            return read
+        return (f"{read} AND q.atena_no IN (SELECT key FROM aff_residents) UNION "
+                f"{read} AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.atena_no = q.atena_no)")
 
     def validate(self) -> None:
         self.progress("検証", 0, None)
@@ -833,7 +887,7 @@ class _Load:
             if "addresses" in p:
                 live_banchi = ("EXISTS (SELECT 1 FROM banchi b WHERE b.town_code = stg_katagaki.town_code AND "
                                "b.banchi = stg_katagaki.banchi AND "
-                               f"{self.untouched('addresses', 'b.town_code')})")
+                               f"{self.untouched('addresses', 'b')})")
                 self._sql_issues("katagaki", "DELETE FROM stg_katagaki WHERE NOT EXISTS (SELECT 1 FROM stg_addresses a "
                                  "WHERE a.town_code = stg_katagaki.town_code AND a.banchi = stg_katagaki.banchi) "
                                  f"AND NOT {live_banchi} RETURNING line, town_code, banchi",
@@ -872,7 +926,7 @@ class _Load:
 
     def _orphans(self, kind: str, label: str) -> None:
         # Rows of a person whose own row was bad are held with that person, not reported twice.
-        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE NOT {self._resident_known(f'stg_{kind}')} "
+        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE line IN ({self._unknown_persons(f'stg_{kind}')}) "
                          f"AND NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.tbl = 'persons' AND "
                          f"h.atena_no = stg_{kind}.atena_no) RETURNING line, atena_no",
                          lambda r: f"宛名番号「{r[1]}」が住民ファイルにありません。この{label}の行は取り込みません。",
@@ -896,12 +950,12 @@ class _Load:
         for sql in defs:
             self.x(sql)
 
-    def merge(self, kind: str, live: str, src: str, cols: list[str], nullable: set[str],
-              hold: tuple[str, ...] = (), key: str = "atena_no") -> tuple[int, int]:
-        """Make the live rows of the touched keys equal to staging (row by row, all columns)."""
+    def merge(self, scope: str, live: str, src: str, cols: list[str], nullable: set[str],
+              hold: tuple[str, ...] = ()) -> tuple[int, int]:
+        """Make the live rows in `scope` (SQL on the live table) equal to staging, row by row."""
         hl = f" AND {self.held(live, hold)}" if hold else ""
         hs = f" AND {self.held('s', hold)}" if hold else ""
-        deleted = self.x(f"DELETE FROM {live} WHERE {self.touched(kind, f'{live}.{key}')} AND NOT EXISTS "
+        deleted = self.x(f"DELETE FROM {live} WHERE {scope} AND NOT EXISTS "
                          f"(SELECT 1 FROM {src} s WHERE {self.same(live, 's', cols, nullable)}){hl}").rowcount
         n = self.x(f"SELECT COUNT(*) FROM {src}").scalar() or 0
         rebuild = self._rebuild_indexes(live, n)
@@ -932,12 +986,12 @@ class _Load:
         self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
                "SELECT p.atena_no, NULL, p.status, 0, 0, 0 FROM persons p WHERE NOT EXISTS "
                f"(SELECT 1 FROM stg_residents s WHERE s.atena_no = p.atena_no) AND {hp} "
-               f"AND {self.touched('residents', 'p.atena_no')}")
+               f"AND {self.touched('residents', 'p')}")
         self.x("INSERT INTO stg_diff (atena_no, s_status, p_status, same_person, same_addr, moved) "
                "SELECT a.atena_no, NULL, NULL, 1, 0, 0 FROM person_addresses a WHERE NOT EXISTS "
                "(SELECT 1 FROM stg_residents s WHERE s.atena_no = a.atena_no) AND NOT EXISTS "
                f"(SELECT 1 FROM persons p WHERE p.atena_no = a.atena_no) AND {self.held('a', ('persons',))} "
-               f"AND {self.touched('residents', 'a.atena_no')}")
+               f"AND {self.touched('residents', 'a')}")
         if self.pg:
             self.x("ANALYZE stg_diff")
         changes = ("SELECT atena_no, CASE "
@@ -987,16 +1041,14 @@ class _Load:
         changes = self.diff()
         f, t = "FALSE", "TRUE"
         if "addresses" in p:
-            tables["towns"] = list(self.merge("addresses", "towns", "stg_towns",
-                                              ["town_code", "name", "kana", "kana_key", "postal_code"], set(),
-                                              key="town_code"))
-            tables["banchi"] = list(self.merge("addresses", "banchi", "stg_addresses",
-                                               ["town_code", "banchi", "banchi_kana", "postal_code", "district"],
-                                               set(), key="town_code"))
+            tables["towns"] = list(self.merge(self.town_touched("towns.town_code"), "towns", "stg_towns",
+                                              ["town_code", "name", "kana", "kana_key", "postal_code"], set()))
+            tables["banchi"] = list(self.merge(self.touched("addresses", "banchi"), "banchi", "stg_addresses",
+                                               ["town_code", "town_name", "town_kana", "banchi", "banchi_kana",
+                                                "postal_code", "district"], set()))
         if "katagaki" in p:
-            tables["katagaki"] = list(self.merge("katagaki", "katagaki", "stg_katagaki",
-                                                 ["town_code", "banchi", "katagaki", "katagaki_kana"], set(),
-                                                 key="town_code"))
+            tables["katagaki"] = list(self.merge(self.touched("katagaki", "katagaki"), "katagaki", "stg_katagaki",
+                                                 ["town_code", "banchi", "katagaki", "katagaki_kana"], set()))
         pcols, acols, nullable = self._person_cols()
         tables["persons"] = list(self.replace_rows("persons", pcols, "same_person",
                                                    {"restricted": f, "import_run_id": ":run"}))
@@ -1009,12 +1061,12 @@ class _Load:
         dates = {"start_date", "end_date"}
         if "qualifications" in p:
             tables["qualifications"] = list(self.merge(
-                "qualifications", "qualifications", "stg_qualifications",
+                self.touched("qualifications", "qualifications"), "qualifications", "stg_qualifications",
                 ["atena_no", "kind", "role", "start_date", "end_date", "detail"], dates,
                 ("persons", "qualifications")))
         if "support_measures" in p:
             tables["support_measures"] = list(self.merge(
-                "support_measures", "support_measures", "stg_support_measures",
+                self.touched("support_measures", "support_measures"), "support_measures", "stg_support_measures",
                 ["atena_no", "kind", "start_date", "end_date", "note"], dates, ("persons", "support_measures")))
         # 支援措置: restricted while a measure is current on the load date; a measure row that could not
         # be read restricts too (fail safe).
@@ -1028,6 +1080,10 @@ class _Load:
                             today=today).rowcount
             flips += self.x(f"UPDATE {tbl} SET restricted = {f} WHERE restricted = {t} AND atena_no NOT IN ({current})",
                             today=today).rowcount
+        if self.pg:  # fresh statistics where a table was filled or changed a lot (the planner needs them)
+            for tbl, (deleted, inserted) in tables.items():
+                if tbl in self.empty or deleted + inserted >= 100_000:
+                    self.x(f"ANALYZE {tbl}")
         return {"persons": changes, "tables": tables, "restricted_updates": flips, "rehashed": self.rehashed,
                 "modes": dict(self.modes), "initial": self.initial}
 
@@ -1052,7 +1108,7 @@ class _Load:
         for t in ALL_STAGING:
             self.x(f"DROP TABLE IF EXISTS {t.name}")
         if self.pg:
-            for setting in ("TimeZone", "work_mem", "maintenance_work_mem"):
+            for setting in ("TimeZone", "work_mem", "maintenance_work_mem", "jit", "random_page_cost"):
                 self.x(f"RESET {setting}")
             self.x("SELECT pg_advisory_unlock(hashtext('madoguchi-import'))")
         self.conn.commit()

@@ -203,11 +203,12 @@ class FileReader:
 
     def __init__(self, path: Path, fm: FileMapping, issue: Callable[[Issue], None], *, start: int = 0,
                  end: int | None = None, line_base: int = 0, header: list[str] | None = None,
-                 salt: bytes = b"") -> None:
+                 salt: bytes = b"", ranges: list[tuple[int, int | None, int]] | None = None) -> None:
         """`start`/`end`/`line_base`/`header` read a part of a file: the records that begin in bytes
         [start, end) (`start` at a record boundary; a record that crosses `end` is read whole), line
-        numbers counted from line_base + 1. `stop` is where reading stopped. `salt` seeds the
-        record hashes (`records.hasher`)."""
+        numbers counted from line_base + 1; `ranges` several such parts, (start, end, line_base) each,
+        in file order. `stop` is where reading stopped. `salt` seeds the record hashes
+        (`records.hasher`)."""
         self.path = path
         self.fm = fm
         self.name = path.name
@@ -215,8 +216,9 @@ class FileReader:
         self.conv = Converter(fm)
         self.records = 0  # data records seen (for the manifest row count)
         self.bad = 0
-        self.start, self.end, self.line_base, self.header = start, end, line_base, header
-        self.stop, self.stop_line = start, line_base  # where reading stopped (offset, physical lines)
+        self.ranges = ranges if ranges is not None else [(start, end, line_base)]
+        self.start, self.line_base, self.header = self.ranges[0][0] if self.ranges else 0, line_base, header
+        self.stop, self.stop_line = self.start, line_base  # where reading stopped (offset, physical lines)
         self.hash = hasher(salt)
         self._in_record = False  # the csv reader is inside a record: do not stop at `end`
 
@@ -226,22 +228,25 @@ class FileReader:
         self.bad += 1
         self.issue(Issue(self.name, line, column, reason, raw[:RAW_LIMIT], key))
 
-    def _raw_lines(self) -> Iterator[bytes]:
+    def _raw_lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, bytes) of the physical lines of the ranges, stopping at a range's end only
+        between records."""
         bom = self.fm.encoding.startswith("utf-8")
         with open(self.path, "rb") as fh:
-            fh.seek(self.start)
-            pos, end = self.start, self.end
-            for line in fh:
-                if end is not None and pos >= end and not self._in_record:
-                    break
-                if pos == 0 and bom and line.startswith(b"\xef\xbb\xbf"):
-                    line = line[3:]
-                    pos += 3
-                pos += len(line)
-                self.stop = pos
-                self.stop_line += 1
-                self._in_record = True
-                yield line
+            for start, end, line_base in self.ranges:
+                fh.seek(start)
+                pos, n = start, line_base
+                for line in fh:
+                    if end is not None and pos >= end and not self._in_record:
+                        break
+                    if pos == 0 and bom and line.startswith(b"\xef\xbb\xbf"):
+                        line = line[3:]
+                        pos += 3
+                    pos += len(line)
+                    n += 1
+                    self.stop, self.stop_line = pos, n
+                    self._in_record = True
+                    yield n, line
 
     def read_header(self) -> tuple[list[str], int]:
         """The header names and the byte offset where the data starts (CSV with a one-line header)."""
@@ -285,17 +290,19 @@ class FileReader:
 
     def _csv(self) -> Iterator[tuple[int, str, list]]:
         enc = "utf-8" if self.fm.encoding.startswith("utf-8") else self.fm.encoding
-        bad_lines: set[int] = set()
         lines_text: list[str] = []
         lines_raw: list[bytes] = []
+        rec = {"line": 0, "bad": False}  # the current record: its first line, a line that did not decode
 
         def decoded() -> Iterator[str]:
-            for n, raw in enumerate(self._raw_lines(), self.line_base + 1):
+            for n, raw in self._raw_lines():
+                if not lines_raw:
+                    rec["line"], rec["bad"] = n, False
                 try:
                     text = raw.decode(enc)
                 except UnicodeDecodeError:
                     text = raw.decode(enc, errors="replace")
-                    bad_lines.add(n)
+                    rec["bad"] = True
                 lines_text.append(text)
                 lines_raw.append(raw)
                 yield text
@@ -305,8 +312,6 @@ class FileReader:
         idx: list[int | None] = []
         consts: list[str | None] = []
         header_len = 0
-        base = self.line_base
-        last_line = base
         if self.header is not None:
             idx, consts = self._plan(self.header)
             header_len = len(self.header)
@@ -317,13 +322,12 @@ class FileReader:
                 raise ImportFailed(f"{self.name} が空です（見出し行がありません）。") from None
             except csv.Error as exc:
                 raise ImportFailed(f"{self.name} の見出し行が読めません: {exc}") from None
-            if 1 in bad_lines:
+            if rec["bad"]:
                 raise ImportFailed(f"{self.name} の見出し行が文字コード {self.fm.encoding} として読めません。"
                                    "マッピングの encoding を確認してください。")
             names = [h.strip(_PAD) for h in header]
             header_len = len(names)
             idx, consts = self._plan(names)
-            last_line = reader.line_num
             lines_text.clear()
             lines_raw.clear()
         else:
@@ -340,8 +344,7 @@ class FileReader:
             except StopIteration:
                 break
             except csv.Error as exc:
-                start = last_line + 1
-                last_line = base + reader.line_num
+                start = rec["line"]
                 raw = "".join(lines_text)
                 lines_text.clear()
                 lines_raw.clear()
@@ -351,11 +354,10 @@ class FileReader:
                 self._report(start, "", f"引用符（\"）の使い方が正しくありません（{exc}）。"
                                         "値の中の \" は \"\" と二重にしてください。", raw, self._key(guess, idx))
                 continue
-            start = last_line + 1
-            last_line = base + reader.line_num
+            start = rec["line"]
             raw = "".join(lines_text)
             lines_text.clear()
-            rec = record_bytes(lines_raw)
+            data = record_bytes(lines_raw)
             lines_raw.clear()
             if not row:
                 continue  # blank line
@@ -365,7 +367,7 @@ class FileReader:
                                         "区切り文字や引用符の閉じ忘れを確認してください。", raw,
                              self._key(row, idx))
                 continue
-            broken = bool(bad_lines) and any(n in bad_lines for n in range(start, last_line + 1))
+            broken = rec["bad"]
             if broken or "\ufffd" in raw or _CONTROL.search(raw):
                 col = ""
                 for f, i in zip(fields, idx):
@@ -385,7 +387,7 @@ class FileReader:
                 f = fields[len(out)]
                 self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
                 continue
-            yield start, self.hash(rec), out
+            yield start, self.hash(data), out
 
     def _key(self, row: list[str], idx: list[int | None]) -> str:
         i = idx[0] if idx else None
@@ -405,10 +407,10 @@ class FileReader:
         srcs = [fm.source(f.name) for f in fields]
         enc = fm.encoding
         conv = self.conv.convert
-        for n, raw_b in enumerate(self._raw_lines(), self.line_base + 1):
+        for n, raw_b in self._raw_lines():
             self._in_record = False
             line = raw_b.rstrip(b"\r\n")
-            if n == 1 and fm.header and self.start == 0:
+            if n == 1 and fm.header:
                 continue
             if not line.strip():
                 continue
