@@ -186,3 +186,14 @@ def test_passphrase_check_uses_no_prompt(terminal_config, memory_keyring):
     profile = load_config(terminal_config()).profile
     key = credentials.ClientKey.load(profile)
     assert key.encrypted and key.opens_with(None) == "passphrase" and key.opens_with(PASSPHRASE) is None
+
+
+def test_the_config_the_msi_writes_parses(tmp_path):
+    """installer/madoguchi.wxs writes key=value lines; SSLCERT/SSLKEY left out → empty → no client certificate."""
+    path = tmp_path / "config.toml"
+    path.write_text("[server]\nhost=\"madoguchi-db.city.local\"\nport=5432\ndatabase=\"madoguchi\"\n"
+                    "sslmode=\"verify-full\"\nsslrootcert='tls\\city-ca.crt'\nsslcert=''\nsslkey=''\n"
+                    "[terminal]\nname=\"PC07\"\ncounter_no=\"3\"\n", encoding="utf-8")
+    config = load_config(path)
+    assert not config.profile.client_cert and config.terminal == "PC07"
+    assert config.profile.sslrootcert.startswith(str(tmp_path.resolve()))
