@@ -6,7 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +87,78 @@ def scram_cluster():
     cluster = pgtools.ScramCluster().start()
     yield cluster
     cluster.stop()
+
+
+# --- secrets: no test reads or writes the machine's real keyring or secrets file ---------------------
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps its entries in a dict (keyring's own extension point)."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.entries[(service, username)]
+        except KeyError:
+            raise PasswordDeleteError("not stored") from None
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(monkeypatch) -> MemoryKeyring:
+    """Every test starts with an empty in-memory keyring and no MADOGUCHI_SECRETS_FILE."""
+    monkeypatch.delenv("MADOGUCHI_SECRETS_FILE", raising=False)
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    return backend
+
+
+# --- TLS: the city CA, a server that wants a client certificate, a migrated database with a clerk ----
+
+@pytest.fixture(scope="session")
+def tls_pki():
+    import tlstools
+    return tlstools.CA.create(), tlstools.CA.create("他の組織の CA")
+
+
+@pytest.fixture(scope="session")
+def tls_cluster(tls_pki):
+    import tlstools
+    cluster = tlstools.TlsCluster(tls_pki[0]).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_db(tls_cluster):
+    """(database name, clerk login, clerk password) on the TLS cluster, schema migrated."""
+    from madoguchi.services import staff
+    from madoguchi.store.db import SessionInfo
+    name = tls_cluster.create_database()
+    db = Database.connect(tls_cluster.url(name))
+    migrate.upgrade(db.engine)
+    staff.add_staff(db, SessionInfo("it_admin", "server"), "clerk_tls", "窓口 太郎", "pw-clerk-tls-1", ["clerk"])
+    db.dispose()
+    return name, "clerk_tls", "pw-clerk-tls-1"
+
+
+@pytest.fixture
+def terminal_config(tmp_path, tls_pki):
+    """make(port=, database=, **[server] overrides) -> config.toml of counter PC "PC07" (files in tmp_path/pc07)."""
+    import tlstools
+
+    def make(*, port: int = 5432, database: str = "madoguchi", **server):
+        return tlstools.write_terminal(tmp_path / "pc07", *tls_pki, port=port, database=database, **server)
+    return make
 
 
 # --- 試験成績書 (D2): every run leaves a Japanese report of test items and results ----------------

@@ -126,7 +126,7 @@ class ScramCluster:
         subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.superuser,
                                      "-A", "scram-sha-256", "--pwfile", str(pwfile), "-E", "UTF8",
                                      "--locale=C.UTF-8"]), check=True, capture_output=True)
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off {self.configure()}"
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w",
                                      "-l", str(self.dir / "log"), "start"]), check=True, capture_output=True)
         deadline = time.monotonic() + 20
@@ -139,6 +139,10 @@ class ScramCluster:
                     raise
                 time.sleep(0.2)
         return self
+
+    def configure(self) -> str:
+        """Hook between initdb and start: subclasses write files into `self.data`, return extra options."""
+        return ""
 
     def stop(self) -> None:
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),

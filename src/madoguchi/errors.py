@@ -48,3 +48,10 @@ class ImportFailed(KnownError):
 
 class PrintFailed(KnownError):
     """Printing failed; case data is unchanged and the print can be retried."""
+
+
+class TlsError(KnownError):
+    """The TLS set-up does not fit: client certificate, its key or passphrase, the city CA, the server's name.
+
+    IT has to act (retrying does not help); the message says what and where.
+    """

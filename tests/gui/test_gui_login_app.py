@@ -107,6 +107,29 @@ def test_real_password_check_on_scram_server(qtbot, scram_cluster, tmp_path):
     base.dispose()
 
 
+def test_client_certificate_login_and_its_messages(qtbot, terminal_config, tls_cluster, tls_db, memory_keyring,
+                                                   screens, fonts):
+    """PC07 with a client certificate: a missing passphrase is IT's job (no retry, the password stays)."""
+    from tlstools import PASSPHRASE, TERMINAL
+
+    from madoguchi.config import load_config
+    from madoguchi.secret_store import SERVICE
+    name, login, password = tls_db
+    cfg = load_config(terminal_config(port=tls_cluster.port, database=name))
+    dlg = LoginDialog(cfg)
+    qtbot.addWidget(dlg)
+    assert not _login(dlg, login, password)
+    assert "保存されていません" in dlg.error.text() and "secret set client-key" in dlg.error.text()
+    assert dlg.retry_button.isHidden() and dlg.password.text() == password
+    dlg.show()
+    shot(dlg, screens, "login_client_key_missing")
+    memory_keyring.set_password(SERVICE, f"client-key:{TERMINAL}", PASSPHRASE)
+    with qtbot.waitSignal(dlg.accepted):
+        assert dlg.try_login()
+    assert dlg.actor.login == login and dlg.actor.terminal == TERMINAL
+    dlg.db.dispose()
+
+
 def test_fonts_and_translations_load(qapp, fonts):
     assert "BIZ UDGothic" in fonts and "HanaMinB" in fonts
     assert qapp.font().family() == "BIZ UDGothic"

@@ -13,7 +13,7 @@ def test_help_lists_every_command_in_japanese(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("使い方: madoguchi-admin")
-    for cmd in ("db", "staff", "audit", "demo", "import", "case", "procedures", "backup", "rpa"):
+    for cmd in ("db", "staff", "audit", "demo", "import", "case", "procedures", "backup", "rpa", "secret"):
         assert f"    {cmd} " in out
 
 

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "madoguchi.cli.cmd_procedures",
     "madoguchi.cli.cmd_backup",
     "madoguchi.cli.cmd_rpa",
+    "madoguchi.cli.cmd_secret",
 )
 
 

@@ -32,7 +32,10 @@ def _init(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     db = Database.connect(database_url(args))
-    cur = migrate.current_revision(db.engine)
+    try:
+        cur = migrate.current_revision(db.engine)
+    finally:
+        db.dispose()
     head = migrate.head_revision()
     state = "最新です" if cur == head else "更新が必要です（madoguchi-admin db upgrade）"
     print(f"現在の版: {cur or '未初期化'} / アプリの版: {head} — {state}")

@@ -89,9 +89,8 @@ class LoginDialog(QDialog):
                                              self.config.counter_no, training=self.config.training)
                 self.db = self.demo_db
             else:
-                url = self.config.profile.url(login, password)
-                self.db, self.actor = auth.login_server(url, login, self.config.terminal, self.config.counter_no,
-                                                        training=self.config.training)
+                self.db, self.actor = auth.login_profile(self.config.profile, login, password, self.config.terminal,
+                                                         self.config.counter_no, training=self.config.training)
         except KnownError as exc:
             self._fail(exc)
             return False

@@ -6,8 +6,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import select, text
 
+from madoguchi.config import ServerProfile
 from madoguchi.errors import AuthError, SchemaMismatch
-from madoguchi.services import audit
+from madoguchi.secret_store import SecretStore
+from madoguchi.services import audit, credentials
 from madoguchi.services.context import Actor
 from madoguchi.store import migrate
 from madoguchi.store.db import Database, SessionInfo
@@ -63,12 +65,26 @@ def _actor(db: Database, login: str, terminal: str, counter_no: str, *, demo: bo
                  groups=frozenset(groups), permissions=frozenset(perms), demo=demo, training=training)
 
 
-def login_server(url: str, login: str, terminal: str, counter_no: str = "", *, training: bool = False
-                 ) -> tuple[Database, Actor]:
+def login_profile(profile: ServerProfile, login: str, password: str, terminal: str, counter_no: str = "", *,
+                  training: bool = False, store: SecretStore | None = None) -> tuple[Database, Actor]:
+    """The counter app's login: the configured server, with this terminal's client certificate if one is set.
+
+    The key's passphrase comes from the credential store (`store`, else `secret_store.open_store()`),
+    which is only opened when a client certificate is configured.
+    """
+    if not login:
+        raise AuthError("職員IDを入力してください。")
+    sslpassword = credentials.client_key_password(profile, terminal, store)
+    return login_server(profile.url(login, password), login, terminal, counter_no, training=training,
+                        sslpassword=sslpassword)
+
+
+def login_server(url: str, login: str, terminal: str, counter_no: str = "", *, training: bool = False,
+                 sslpassword: str | None = None) -> tuple[Database, Actor]:
     """Connect as the staff member's own PostgreSQL role. The password never leaves this call."""
     if not login:
         raise AuthError("職員IDを入力してください。")
-    db = Database.connect(url, terminal=terminal)
+    db = Database.connect(url, terminal=terminal, sslpassword=sslpassword)
     try:
         check_schema(db)
         actor = _actor(db, login, terminal, counter_no, demo=False, training=training)
