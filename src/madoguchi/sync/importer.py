@@ -44,6 +44,7 @@ from pathlib import Path
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Uuid, insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.orm import Session
 
 from madoguchi.domain.jst import JST
@@ -76,6 +77,7 @@ MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
 LOCK_WAIT = 10.0  # seconds
 PARALLEL_MIN_BYTES = 16 << 20  # ranges smaller than this are read in-process
+SCAN_PART_BYTES = 4 << 20  # hashing is cheap to hand out: parts of this size, small files too
 REBUILD_MIN_ROWS = 20_000  # filling an empty table with more rows than this: build its indexes afterwards
 TRACE = os.environ.get("MADOGUCHI_IMPORT_TRACE", "")  # per-statement timings on stderr ("plans": and plans)
 PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
@@ -466,6 +468,8 @@ class _Load:
             # are looked up through their indexes, not by hashing a million rows.
             self.x("SET jit = off")
             self.x("SET random_page_cost = 1.1")
+            # Staging tables need row counts and key spreads, not fine histograms (reset for live tables).
+            self.x("SET default_statistics_target = 10")
         # A run still marked running was killed (we hold the lock now): say so.
         self.conn.execute(update(ImportRun).where(ImportRun.outcome == "running").values(
             outcome="failed", finished_at=datetime.now(timezone.utc),
@@ -534,10 +538,11 @@ class _Load:
         return header, data_start, line_base, salt
 
     def _submit(self, kind: str, path: Path, fm: FileMapping, start: int, end: int, line_base: int,
-                job: Callable[[int, int, int, str], tuple], work: Callable[[tuple], _Part]) -> list:
+                job: Callable[[int, int, int, str], tuple], work: Callable[[tuple], _Part],
+                parts: int | None = None) -> list:
         """Give [start, end) to the worker processes in parts; they run ahead while this process waits
         for the database."""
-        chunks = guess_chunks(path, start, end, self.workers * 4, line_base, fm.format == "csv")
+        chunks = guess_chunks(path, start, end, parts or self.workers * 4, line_base, fm.format == "csv")
         out = []
         for s, e, base in chunks:
             name = self.out_path(f"{work.__name__}-{kind}-{s}")
@@ -605,12 +610,13 @@ class _Load:
                      salt: bytes) -> tuple | None:
         """Start hashing a big file's records in the worker processes (delta mode, PostgreSQL)."""
         size = path.stat().st_size
-        if not self._parallel(size - data_start):
+        if not self.pg or self.workers < 2 or size - data_start < (256 << 10):
             return None
 
         def job(s: int, e: int, b: int, name: str) -> tuple:
             return (str(path), fm, s, e, b, salt, name)
-        return self._submit(kind, path, fm, data_start, size, line_base, job, _scan_part), job
+        parts = max(1, min(self.workers * 4, (size - data_start) // SCAN_PART_BYTES))
+        return self._submit(kind, path, fm, data_start, size, line_base, job, _scan_part, parts), job
 
     def _index(self, kind: str, path: Path, fm: FileMapping, data_start: int, line_base: int, salt: bytes,
                submitted: tuple | None, label: str, total: int | None) -> int:
@@ -797,9 +803,14 @@ class _Load:
         self.town_names = {r[0]: (r[1], r[2], r[3]) for r in self.x(q)}
 
     def stage(self) -> None:
-        for t in ALL_STAGING:
-            self.x(f"DROP TABLE IF EXISTS {t.name}")
-            t.create(self.conn)
+        if self.pg:  # one round trip for two dozen tables
+            ddl = [f"DROP TABLE IF EXISTS {t.name}; {CreateTable(t).compile(dialect=self.conn.dialect)}"
+                   for t in ALL_STAGING]
+            self.conn.exec_driver_sql(";\n".join(ddl))
+        else:
+            for t in ALL_STAGING:
+                self.x(f"DROP TABLE IF EXISTS {t.name}")
+                t.create(self.conn)
         self.initial = self.x("SELECT 1 FROM persons LIMIT 1").first() is None
         self.empty = {t for t in ("persons", "person_addresses", "qualifications", "support_measures", "banchi",
                                   "katagaki") if self.x(f"SELECT 1 FROM {t} LIMIT 1").first() is None}
@@ -1081,6 +1092,7 @@ class _Load:
             flips += self.x(f"UPDATE {tbl} SET restricted = {f} WHERE restricted = {t} AND atena_no NOT IN ({current})",
                             today=today).rowcount
         if self.pg:  # fresh statistics where a table was filled or changed a lot (the planner needs them)
+            self.x("RESET default_statistics_target")
             for tbl, (deleted, inserted) in tables.items():
                 if tbl in self.empty or deleted + inserted >= 100_000:
                     self.x(f"ANALYZE {tbl}")
@@ -1105,10 +1117,14 @@ class _Load:
             self.conn.execute(insert(ImportIssue), rows[k:k + BATCH])
 
     def drop_staging(self) -> None:
-        for t in ALL_STAGING:
-            self.x(f"DROP TABLE IF EXISTS {t.name}")
         if self.pg:
-            for setting in ("TimeZone", "work_mem", "maintenance_work_mem", "jit", "random_page_cost"):
+            self.conn.exec_driver_sql("; ".join(f"DROP TABLE IF EXISTS {t.name}" for t in ALL_STAGING))
+        else:
+            for t in ALL_STAGING:
+                self.x(f"DROP TABLE IF EXISTS {t.name}")
+        if self.pg:
+            for setting in ("TimeZone", "work_mem", "maintenance_work_mem", "jit", "random_page_cost",
+                            "default_statistics_target"):
                 self.x(f"RESET {setting}")
             self.x("SELECT pg_advisory_unlock(hashtext('madoguchi-import'))")
         self.conn.commit()
