@@ -132,6 +132,10 @@ def mutate(ex: Export, rnd: random.Random) -> None:
             lines[i] = ex.encode(header, row)
         elif op < 0.86:  # a stray quote inside an unquoted field
             lines[i] = lines[i] + b'"'
+        elif op < 0.89:  # another row with the same key, one other field different
+            field = header[-1]
+            row[field] = (row[field] or "") + "別"
+            lines.insert(rnd.randrange(1, len(lines) + 1), ex.encode(header, row))
         elif op < 0.92 and name == "residents.csv":  # a resident moves to another town
             row["town_code"] = rnd.choice(["001", "002", "003", "005", "999"])
             lines[i] = ex.encode(res_h, row)

@@ -66,6 +66,10 @@ LIVE = {"addresses": "banchi", "katagaki": "katagaki", "residents": "person_addr
         "qualifications": "qualifications", "support_measures": "support_measures"}
 KEYS = {"addresses": ("town_code", "banchi"), "katagaki": ("town_code", "banchi"), "residents": ("atena_no",),
         "qualifications": ("atena_no",), "support_measures": ("atena_no",)}
+# Kinds whose unchanged rows of a touched key are taken from the live table instead of being read
+# again (every staging column is a live column); they stand in staging with line = -id until an issue
+# needs their real line.
+FROM_LIVE = ("qualifications", "support_measures")
 # A file checked against another one is read the full way whenever that one is.
 UPSTREAM = {"katagaki": "addresses", "qualifications": "residents", "support_measures": "residents"}
 # Part of every record hash: raise it when reading or deriving a field changes (kana keys …), so
@@ -743,13 +747,14 @@ class _Load:
                                          f"{twins} ORDER BY line")
             got = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
             self._affect(kind)
-            ranges, expect = self._spans(
-                f"SELECT i.line, i.off, i.len, i.h FROM idx_{kind} i WHERE i.h IN (SELECT l.source_hash FROM "
-                f"{LIVE[kind]} l WHERE {self.touched(kind, 'l')}) AND i.h NOT IN (SELECT h FROM cls_{kind} "
-                "WHERE n > 0) ORDER BY i.line")
-            more = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
-            for k in got:
-                got[k] += more[k]
+            if kind not in FROM_LIVE:  # the unchanged records of touched keys are read again
+                ranges, expect = self._spans(
+                    f"SELECT i.line, i.off, i.len, i.h FROM idx_{kind} i WHERE i.h IN (SELECT l.source_hash FROM "
+                    f"{LIVE[kind]} l WHERE {self.touched(kind, 'l')}) AND i.h NOT IN (SELECT h FROM cls_{kind} "
+                    "WHERE n > 0) ORDER BY i.line")
+                more = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
+                for k in got:
+                    got[k] += more[k]
             if self.pg:
                 self.x(f"ANALYZE stg_{kind}")
             if got["unchecked"]:  # read by the worker processes: compare in the database
@@ -757,6 +762,14 @@ class _Load:
                                "AND i.h = s.h WHERE i.line IS NULL").scalar()
                 if stray is not None:
                     self._rewritten(fm, stray)
+            if kind in FROM_LIVE:
+                cols = ", ".join(f.name for f in CATALOGUE[kind])
+                live_cols = ", ".join(f"l.{f.name}" for f in CATALOGUE[kind])
+                self.x(f"INSERT INTO stg_{kind} ({cols}, line, h) SELECT {live_cols}, -l.id, l.source_hash "
+                       f"FROM {LIVE[kind]} l JOIN aff_{kind} a ON a.key = l.atena_no WHERE l.source_hash IS NOT NULL "
+                       f"AND l.source_hash NOT IN (SELECT h FROM cls_{kind})")
+                if self.pg:
+                    self.x(f"ANALYZE stg_{kind}")
             c["parsed"] = got["records"]
         if kind == "addresses":
             self._town_rows()
@@ -851,9 +864,15 @@ class _Load:
     # -- validation --
     def _sql_issues(self, file_kind: str, sql: str, reason: Callable[[tuple], str], column: str,
                     hold: str | None, **params: object) -> list[tuple]:
-        rows = sorted(self.x(sql, **params), key=lambda r: r[0])
+        rows = [tuple(r) for r in self.x(sql, **params)]
         if not rows:
             return rows
+        if any(r[0] < 0 for r in rows):  # rows taken from the live table (FROM_LIVE): their real lines
+            ids = sorted({-r[0] for r in rows if r[0] < 0})
+            found = dict(self.x(f"SELECT l.id, i.line FROM {LIVE[file_kind]} l JOIN idx_{file_kind} i "
+                                f"ON i.h = l.source_hash WHERE l.id IN ({', '.join(map(str, ids))})").all())
+            rows = [(found[-r[0]], *r[1:]) if r[0] < 0 else r for r in rows]
+        rows.sort(key=lambda r: r[0])
         name = self.counts[file_kind]["file"]
         for r in rows:
             self.add_issue(Issue(name, int(r[0]), column, reason(r), "", str(r[1])))
