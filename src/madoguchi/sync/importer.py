@@ -418,6 +418,16 @@ class _Load:
             return "FALSE" if self.pg else "0"
         return f"{self.key(kind, alias)} NOT IN (SELECT key FROM aff_{kind})"
 
+    def touched_rows(self, kind: str) -> str:
+        """SQL: the live rows of the touched keys (delta), as a subquery `l`. On PostgreSQL through
+        LATERAL, so that they are looked up by key: the planner misjudges how many rows a person has
+        and would rather hash the whole table."""
+        live, cols = LIVE[kind], KEYS[kind]
+        if not self.pg or len(cols) > 1:
+            return f"(SELECT * FROM {live} l WHERE {self.touched(kind, 'l')}) l"
+        return (f"(SELECT t.* FROM aff_{kind} a CROSS JOIN LATERAL (SELECT * FROM {live} x "
+                f"WHERE x.{cols[0]} = a.key OFFSET 0) t) l")  # OFFSET 0: not flattened into a plain join
+
     def town_touched(self, code: str, touched: bool = True) -> str:
         """SQL: the 町字 `code` has address rows that may change (or, touched=False, has none)."""
         if self.modes.get("addresses") != "delta":
@@ -715,6 +725,8 @@ class _Load:
         if kind == "addresses":
             self.x("INSERT INTO aff_towns (town) SELECT town_code FROM stg_addresses UNION SELECT b.town_code FROM "
                    f"banchi b WHERE {self.key(kind, 'b')} IN (SELECT key FROM aff_addresses)")
+        # Looked up by key from big and small tables alike: an index keeps a misjudged nested loop cheap.
+        self.x(f"CREATE INDEX ix_aff_{kind} ON aff_{kind} (key)")
         if self.pg:
             self.x(f"ANALYZE aff_{kind}")
 
@@ -750,8 +762,8 @@ class _Load:
             if kind not in FROM_LIVE:  # the unchanged records of touched keys are read again
                 ranges, expect = self._spans(
                     f"SELECT i.line, i.off, i.len, i.h FROM idx_{kind} i WHERE i.h IN (SELECT l.source_hash FROM "
-                    f"{LIVE[kind]} l WHERE {self.touched(kind, 'l')}) AND i.h NOT IN (SELECT h FROM cls_{kind} "
-                    "WHERE n > 0) ORDER BY i.line")
+                    f"{self.touched_rows(kind)}) AND i.h NOT IN (SELECT h FROM cls_{kind} WHERE n > 0) "
+                    "ORDER BY i.line")
                 more = self._read(kind, path, fm, ranges, header, salt, label, total, expect)
                 for k in got:
                     got[k] += more[k]
@@ -766,7 +778,7 @@ class _Load:
                 cols = ", ".join(f.name for f in CATALOGUE[kind])
                 live_cols = ", ".join(f"l.{f.name}" for f in CATALOGUE[kind])
                 self.x(f"INSERT INTO stg_{kind} ({cols}, line, h) SELECT {live_cols}, -l.id, l.source_hash "
-                       f"FROM {LIVE[kind]} l JOIN aff_{kind} a ON a.key = l.atena_no WHERE l.source_hash IS NOT NULL "
+                       f"FROM {self.touched_rows(kind)} WHERE l.source_hash IS NOT NULL "
                        f"AND l.source_hash NOT IN (SELECT h FROM cls_{kind})")
                 if self.pg:
                     self.x(f"ANALYZE stg_{kind}")
