@@ -15,9 +15,13 @@ def test_import_command(sqlite_url, tmp_path, capsys):
     captured = capsys.readouterr()
     out = captured.out
     assert "進捗: 読込 residents.csv" in captured.err and "進捗: 完了" in captured.err
-    assert "取込が完了しました（転入等 5 人" in out and "residents.csv: 5 行（取込 5、除外 0）" in out
+    assert "取込が完了しました（転入等 5 人" in out and "residents.csv: 5 行（全行を検査、取込 5、除外 0）" in out
     assert main(args) == 0
-    assert "変更はありません" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "変更はありません" in out and "residents.csv: 5 行（前回から変わった 0 行を検査、取込 5、除外 0）" in out
+    assert main(args + ["--full"]) == 0  # the troubleshooting way: every row read and compared again
+    out = capsys.readouterr().out
+    assert "変更はありません" in out and "residents.csv: 5 行（全行を検査、取込 5、除外 0）" in out
 
 
 def test_import_command_reports_failure_in_japanese(sqlite_url, tmp_path, capsys, monkeypatch):

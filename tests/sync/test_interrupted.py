@@ -58,3 +58,31 @@ def test_killed_load_leaves_previous_data(any_db, tmp_path, point):
     with any_db.session() as s:
         killed = s.scalars(select(ImportRun).where(ImportRun.actor == "killed")).one()
         assert killed.outcome == "failed" and "途中で止まりました" in killed.message
+
+
+def test_file_rewritten_during_a_nightly_load_is_rejected(pg_db, tmp_path):
+    """The nightly way hashes every record first and reads the changed ones afterwards: a file that
+    changes in between is noticed (the manifest's SHA-256 only describes the file as it was)."""
+    import_export(pg_db, write_export(tmp_path / "e1"), today=TODAY)
+    before = snapshot(pg_db)
+    res = base_residents()
+    res[0]["banchi"] = "2番地"
+    changed = write_export(tmp_path / "e2", residents=res, export_id="E2")
+    url = pg_db.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, PAUSE_ENV: "after_scan", PAUSE_ENV + "_SECONDS": "3", "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, url, str(changed)], stderr=subprocess.PIPE, env=env)
+    try:
+        line = b""
+        while b"MADOGUCHI_IMPORT_PAUSED" not in line:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "the loader ended before reaching the pause point"
+        path = changed / "residents.csv"
+        path.write_bytes(path.read_bytes().replace("2番地".encode(), "5番地".encode(), 1))  # same length
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) != 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert "取込の途中で書き換えられました" in err
+    assert snapshot(pg_db) == before

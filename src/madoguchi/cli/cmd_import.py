@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="マッピングファイル（TOML）。省略時は標準レイアウト（server_sync/mappings/default.toml と同じ）")
     p.add_argument("--actor", metavar="NAME", help="実行者として記録する名前（省略時は OS のユーザ名）")
     p.add_argument("--today", metavar="YYYY-MM-DD", help="支援措置の有効判定に使う日付（検証用。省略時は今日）")
+    p.add_argument("--full", action="store_true",
+                   help="前回から変わっていない行も含めて全行を読み直して検査・比較します（通常は変わった行だけを読みます）")
     p.add_argument("--quiet", action="store_true", help="進捗を表示しません")
     p.set_defaults(handler=_import)
 
@@ -62,12 +64,14 @@ def _import(args: argparse.Namespace) -> int:
     db = Database.connect(database_url(args))
     try:
         result = import_export(db, args.folder, args.mapping, actor=args.actor or getpass.getuser(),
-                               progress=_progress_printer(not args.quiet, sys.stderr.isatty()), today=today)
+                               progress=_progress_printer(not args.quiet, sys.stderr.isatty()), today=today,
+                               full=args.full)
     finally:
         db.dispose()
     print(f"取込番号 {result.run_id}: {result.message}（{result.duration:.1f} 秒）")
     for kind, c in result.counts.items():
-        print(f"  {c['file']}: {c['rows']:,} 行（取込 {c['loaded']:,}、除外 {c['quarantined']:,}）")
+        read = (f"前回から変わった {c['parsed']:,} 行を検査" if c.get("mode") == "delta" else "全行を検査")
+        print(f"  {c['file']}: {c['rows']:,} 行（{read}、取込 {c['loaded']:,}、除外 {c['quarantined']:,}）")
     for issue in result.issues[:20]:
         print(f"  除外: {issue.text()}")
     if len(result.issues) > 20:

@@ -75,7 +75,7 @@ UPSTREAM = {"katagaki": "addresses", "qualifications": "residents", "support_mea
 # Part of every record hash: raise it when reading or deriving a field changes (kana keys …), so
 # that the next load looks at every record again instead of trusting hashes of the old rules.
 HASH_VERSION = 1
-PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_staging / in_swap
+PAUSE_ENV = "MADOGUCHI_IMPORT_TEST_PAUSE"  # test hook: after_scan (residents) / after_staging / in_swap
 FULL_ENV = "MADOGUCHI_IMPORT_FULL"  # "1": always the full way (comparison runs, troubleshooting)
 MAX_ISSUES_KEPT = 100_000
 BATCH = 5000
@@ -750,6 +750,8 @@ class _Load:
             records = self._index(kind, path, fm, data_start, line_base, salt, submitted, label, total)
             if TRACE:
                 print(f"{time.perf_counter() - t0:8.3f}s scanned {fm.path}", file=sys.stderr)
+            if kind == "residents":
+                _pause("after_scan")
             self._classify(kind, records)
             # The records to read: those without a live row of their hash (the classification kept
             # where they are), and a record that is in the file twice.
