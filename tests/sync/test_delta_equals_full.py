@@ -195,3 +195,41 @@ def test_delta_loads_equal_full_loads(two_dbs, tmp_path, seed):
         assert snapshot(full_db) == snapshot(delta_db), f"seed {seed}, export {step}"
         mutate(ex, rnd)
     assert delta_seen > 30  # the delta way really ran
+
+
+def test_fixed_width_cp932_delta_equals_full(two_dbs, tmp_path):
+    """The example CP932 fixed-width layout (no manifest, no header): edits, a removed record, a
+    duplicated one, a broken one — the nightly way gives what reading every record gives."""
+    root = Path(__file__).resolve().parents[2]
+    mapping = root / "server_sync" / "mappings" / "example-cp932-fixed.toml"
+    sample = root / "server_sync" / "samples" / "cp932-fixed"
+    full_db, delta_db = two_dbs
+    jumin = (sample / "JUMIN.DAT").read_bytes().split(b"\r\n")
+    shikaku = (sample / "SHIKAKU.DAT").read_bytes()
+    name_at = slice(26, 66)  # bytes 27–66: 氏名
+
+    def step(k: int, residents: list[bytes]) -> None:
+        folder = tmp_path / f"f{k}"
+        folder.mkdir()
+        (folder / "JUMIN.DAT").write_bytes(b"\r\n".join(residents))
+        (folder / "SHIKAKU.DAT").write_bytes(shikaku)
+        (folder / "JUSHO.DAT").write_bytes((sample / "JUSHO.DAT").read_bytes())
+        got = []
+        for db, full in ((full_db, True), (delta_db, False)):
+            r = import_export(db, folder, mapping, today=TODAY, full=full)
+            got.append(_result(r))
+        assert r.changes["modes"]["residents"] == ("full" if k == 0 else "delta")
+        assert got[0] == got[1], f"step {k}"
+        assert snapshot(full_db) == snapshot(delta_db), f"step {k}"
+
+    step(0, jumin)
+    edited = list(jumin)
+    rec = bytearray(edited[1])
+    rec[name_at] = "佐藤\u3000花子".encode("cp932").ljust(40)
+    edited[1] = bytes(rec)
+    step(1, edited)
+    step(2, edited[:2] + edited[3:] + [edited[0]])  # one removed, the first one again at the end
+    broken = list(edited)
+    broken[2] = broken[2][:30] + b"\x82" + broken[2][31:]  # half a CP932 character
+    step(3, broken)
+    step(4, jumin)
