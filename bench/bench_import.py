@@ -14,6 +14,7 @@ to the raw copy (goal ≤ 2×).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -21,6 +22,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -108,27 +110,24 @@ def main() -> None:
         evolve_export(folder, day2, seed=1, today=date(2026, 11, 26))
     size = sum((folder / f).stat().st_size for f in FILES)
     print(f"export: {size / 1e6:.1f} MB")
-    name = pgtools.create_database("mdg_bench")
-    url = pgtools.url_for(name)
-    try:
-        db = Database.connect(url)
-        migrate.upgrade(db.engine)
-        db.dispose()
+    @contextlib.contextmanager
+    def fresh_database() -> Iterator[str]:
+        name = pgtools.create_database("mdg_bench")
+        try:
+            db = Database.connect(pgtools.url_for(name))
+            migrate.upgrade(db.engine)
+            db.dispose()
+            yield pgtools.url_for(name)
+        finally:
+            pgtools.drop_database(name)
+
+    with fresh_database() as url:
         first = run_child(url, folder)
         second = run_child(url, folder)
         nightly = run_child(url, day2)
-    finally:
-        pgtools.drop_database(name)
-    name = pgtools.create_database("mdg_bench")
-    url = pgtools.url_for(name)
-    try:
-        db = Database.connect(url)
-        migrate.upgrade(db.engine)
-        db.dispose()
+    with fresh_database() as url:
         run_child(url, folder)
         full = run_child(url, day2, full=True)
-    finally:
-        pgtools.drop_database(name)
     raw = raw_copy(pgtools, folder)
     print(f"rows: {first['rows']}")
     for label, r in (("first load   ", first), ("same again   ", second), ("next day     ", nightly),
