@@ -39,3 +39,26 @@ def test_backup_then_restore_into_empty_database(pg_db, pg_url, tmp_path, capsys
         restored.dispose()
     finally:
         pgtools.drop_database(target)
+
+
+def test_backup_over_the_unix_socket_keeps_the_whole_url(pg_url, tmp_path):
+    """A server job connects through the Unix socket (?host=/run/postgresql, peer or trust): the dump
+    tools must get that socket, not a guessed TCP host."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from madoguchi.sync.backup import _libpq
+
+    args, _env = _libpq("postgresql+psycopg://job@/madoguchi?host=/run/postgresql&sslmode=disable")
+    assert args == ["--dbname=host=/run/postgresql sslmode=disable user=job dbname=madoguchi"]
+    with Database.connect(pg_url).engine.connect() as c:
+        dirs = [d.strip() for d in c.execute(text("SHOW unix_socket_directories")).scalar().split(",")]
+    socket_dir = next((d for d in dirs if os.path.exists(os.path.join(d, ".s.PGSQL.5432"))), None)
+    if socket_dir is None:
+        return  # a server without a local socket: the conninfo above is what matters
+    u = make_url(pg_url)
+    url = f"postgresql+psycopg://{u.username}@/{u.database}?host={socket_dir}"
+    dump = tmp_path / "s.dump"
+    assert cmd_backup._create(_Args(database=url, out=dump)) == 0
+    assert dump.stat().st_size > 0

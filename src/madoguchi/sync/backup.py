@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from madoguchi.errors import KnownError
@@ -26,14 +27,23 @@ def _tool(name: str) -> str:
 
 
 def _libpq(url: str) -> tuple[list[str], dict[str, str]]:
+    """The libpq connection of a SQLAlchemy URL for the PostgreSQL tools: a conninfo string that keeps
+    everything the URL says (a Unix socket directory in ?host=, sslmode, certificates …); the password
+    goes through the environment, never onto the command line."""
     u = make_url(url)
     if u.get_backend_name() != "postgresql":
         raise KnownError("バックアップは PostgreSQL のデータベースだけが対象です（デモ用 SQLite はファイルを複製してください）。")
-    args = ["-h", u.host or "localhost", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    params: dict[str, str] = {k: v if isinstance(v, str) else v[-1] for k, v in u.query.items()}
+    if u.host:
+        params["host"] = u.host
+    if u.port:
+        params["port"] = str(u.port)
+    params["user"] = u.username or "postgres"
+    params["dbname"] = u.database or ""
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = u.password
-    return args, env
+    return [f"--dbname={make_conninfo(**params)}"], env
 
 
 def create_backup(url: str, out: Path) -> Path:
@@ -41,7 +51,7 @@ def create_backup(url: str, out: Path) -> Path:
     args, env = _libpq(url)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".part")
-    proc = subprocess.run([_tool("pg_dump"), *args, "-Fc", "-f", str(tmp), make_url(url).database or ""],
+    proc = subprocess.run([_tool("pg_dump"), *args, "-Fc", "-f", str(tmp)],
                           env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -56,14 +66,14 @@ def restore_backup(url: str, dump: Path) -> None:
         raise KnownError(f"バックアップファイル {dump} がありません。")
     args, env = _libpq(url)
     db = make_url(url).database or ""
-    check = subprocess.run([_tool("psql"), *args, "-d", db, "-tAc",
+    check = subprocess.run([_tool("psql"), *args, "-tAc",
                             "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'"],
                            env=env, capture_output=True, text=True)
     if check.returncode != 0:
         raise KnownError(f"復元先のデータベースに接続できません: {check.stderr.strip()[:300]}")
     if check.stdout.strip() not in ("0", ""):
         raise KnownError(f"復元先のデータベース「{db}」は空ではありません。新しい空のデータベースを作成して指定してください。")
-    proc = subprocess.run([_tool("pg_restore"), *args, "-d", db, "--exit-on-error", "--single-transaction",
-                           str(dump)], env=env, capture_output=True, text=True)
+    proc = subprocess.run([_tool("pg_restore"), *args, "--exit-on-error", "--single-transaction", str(dump)],
+                          env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KnownError(f"復元に失敗しました（復元先は変更されていません）: {proc.stderr.strip()[:300]}")
