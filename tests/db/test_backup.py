@@ -52,8 +52,10 @@ def test_backup_over_the_unix_socket_keeps_the_whole_url(pg_url, tmp_path):
 
     args, _env = _libpq("postgresql+psycopg://job@/madoguchi?host=/run/postgresql&sslmode=disable")
     assert args == ["--dbname=host=/run/postgresql sslmode=disable user=job dbname=madoguchi"]
-    with Database.connect(pg_url).engine.connect() as c:
+    db = Database.connect(pg_url)
+    with db.engine.connect() as c:
         dirs = [d.strip() for d in c.execute(text("SHOW unix_socket_directories")).scalar().split(",")]
+    db.dispose()
     socket_dir = next((d for d in dirs if os.path.exists(os.path.join(d, ".s.PGSQL.5432"))), None)
     if socket_dir is None:
         return  # a server without a local socket: the conninfo above is what matters
