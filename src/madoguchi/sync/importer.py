@@ -10,14 +10,16 @@ leaves the previous data exactly as it was.
 
 Two ways to stage a file, with the same outcome:
 - **full**: every record is parsed and validated by `reader.FileReader` (the first load, or when
-  the live table holds no record hashes yet).
-- **delta**: the nightly case. `records.scan` hashes every record without parsing it; records
-  whose hash a live row already carries are unchanged and skipped. Only the other records — and
-  the unchanged ones that share a *locality key* with them (the person for residents and their
-  qualifications, the 町字 for the address master) — are parsed; every check and merge then runs
-  on those keys only. Each rule here looks at one key's records at a time, plus the few
-  dependencies between files that `_affect` adds (a renamed or removed 町字, a person who left),
-  so restricting it to the touched keys gives the result of the full way.
+  the live table holds no record hashes yet, or `full=True`).
+- **delta**: the nightly case. `records.scan` hashes every record without parsing it (in worker
+  processes, running ahead of the database work); one join with the live rows' `source_hash`
+  (`_classify`) finds the records without a live row of their hash and the live rows without such
+  a record. Only those records are parsed, with the other rows of the same *locality key*: the
+  person (atena_no) for residents and their qualifications, the 町字 and 番地 for the address
+  master. Every check and merge then runs on those keys only. Each rule looks at one key's records
+  at a time, plus the few dependencies between files that `_affect` adds (a renamed or removed 町字,
+  a person who left), so restricting it to the touched keys gives the result of the full way —
+  `tests/sync/test_delta_equals_full.py` holds the two ways to that.
 
 Rows that break the rules become `import_issues`; under the `quarantine` policy the person they
 belong to keeps their previous data (「前回の内容のまま」), under `abort` the whole load is rejected.
@@ -44,8 +46,8 @@ from pathlib import Path
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Uuid, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import CreateTable
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable
 
 from madoguchi.domain.jst import JST
 from madoguchi.domain.kana import fold_kana
