@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, MetaData,
                         String, Text, UniqueConstraint, Uuid, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,7 +49,7 @@ class Town(Base):
 class Banchi(Base):
     __tablename__ = "banchi"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    town_code: Mapped[str] = mapped_column(String(16), index=True)
+    town_code: Mapped[str] = mapped_column(String(16))  # searched through uq_banchi_town_code
     # The 町字 name and reading as this row of the master gives them (the town row is their majority).
     town_name: Mapped[str] = mapped_column(String(100), default="")
     town_kana: Mapped[str] = mapped_column(String(200), default="")
@@ -69,8 +69,7 @@ class Katagaki(Base):
     katagaki: Mapped[str] = mapped_column(String(200))
     katagaki_kana: Mapped[str] = mapped_column(String(400), default="")
     source_hash: Mapped[str | None] = mapped_column(SourceHash)
-    __table_args__ = (UniqueConstraint("town_code", "banchi", "katagaki"),
-                      Index("ix_katagaki_town_banchi", "town_code", "banchi"))
+    __table_args__ = (UniqueConstraint("town_code", "banchi", "katagaki"),)
 
 
 # --- residents (copy of 基幹系) -------------------------------------------------------------------
@@ -89,6 +88,7 @@ class PersonRow(Base):
     status: Mapped[str] = mapped_column(String(1), default="1")
     name: Mapped[str] = mapped_column(String(200))
     name_kana: Mapped[str] = mapped_column(String(400), default="")
+    # index on SQLite only: PostgreSQL uses the byte-order ix_persons_kana_* (migrations 0003, 0005)
     kana_key: Mapped[str] = mapped_column(String(400), default="", index=True)
     former_surname: Mapped[str] = mapped_column(String(100), default="")
     alias: Mapped[str] = mapped_column(String(200), default="")
