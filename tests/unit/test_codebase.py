@@ -55,3 +55,32 @@ def test_ruff_finds_no_errors():
     proc = subprocess.run([ruff, "check", "--select", "F,E9", "--output-format", "concise", "src", "tests",
                            "bench", "tools"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lock_pins_every_dependency_on_linux_and_windows():
+    """The counter PCs and the MSI build run Windows: keyring there needs pywin32-ctypes, PyInstaller
+    pefile. What a pinned package requires on either platform must be pinned too."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = [ln.split(";")[0].strip() for ln in (ROOT / "requirements.lock").read_text().splitlines()]
+    pinned = {canonicalize_name(ln.split("==")[0]) for ln in lines if "==" in ln}
+    base = {"python_version": "3.11", "python_full_version": "3.11.9", "implementation_name": "cpython",
+            "platform_python_implementation": "CPython", "extra": ""}
+    platforms = ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},
+                 {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"})
+    missing = []
+    for name in sorted(pinned):
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:  # pinned for Windows only
+            continue
+        for spec in requires:
+            req = Requirement(spec)
+            if canonicalize_name(req.name) in pinned:
+                continue
+            if any(req.marker is None or req.marker.evaluate({**base, **p}) for p in platforms):
+                missing.append(f"{name} → {spec}")
+    assert missing == []
