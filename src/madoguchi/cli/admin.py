@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="madoguchi-admin",
         description="窓口業務支援システム madoguchi のサーバ・管理用コマンドです。",
-        epilog="データベースは --database URL、環境変数 MADOGUCHI_DATABASE_URL、設定ファイルの順に決まります。",
+        epilog="データベースは --database URL、なければ環境変数 MADOGUCHI_DATABASE_URL で指定します（パスワードのない URL には "
+               "`secret set database` で保存したパスワードを使います）。窓口端末の設定ファイルは使いません。",
     )
     parser.add_argument("--database", metavar="URL",
                         help="接続先データベース (SQLAlchemy URL)。例: postgresql+psycopg://user@host/madoguchi")
