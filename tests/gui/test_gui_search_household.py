@@ -8,14 +8,14 @@ from conftest import shot
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from residents_seed import seed_removed
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from madoguchi.gui.household_view import HouseholdView
 from madoguchi.gui.main_window import MainWindow
 from madoguchi.gui.models import MUTED, HouseholdModel, SearchResultModel
 from madoguchi.gui.search_view import SearchView
 from madoguchi.services import residents
-from madoguchi.store.models import AuditEvent
+from madoguchi.store.models import AuditEvent, PersonRow
 
 
 def test_keyboard_search_opens_household(qtbot, fonts, seeded, clerk, demo_config, screens):
@@ -199,6 +199,12 @@ def test_household_view_toggle_shows_removed_persons_audited_and_saved(qtbot, fo
     assert hv.detail.text() == ("宛名番号 1011　状態 転出　消除日 令和7年6月30日　"
                                 "支援措置対象（住所は理由を記録して表示）")
     assert "札幌" not in hv.detail.text() and "一条" not in hv.address.text()
+    # a 消除事由 that says more than the status (職権消除) is shown; 「転出」 above was not repeated
+    with seeded.engine.begin() as conn:
+        conn.execute(update(PersonRow).where(PersonRow.atena_no == "1012").values(removal_reason="職権消除"))
+    hv.load("H106", "1012")
+    assert "状態 死亡　消除日 令和6年12月1日　消除事由 職権消除" in hv.detail.text()
+    hv.load("H106", "1011")
     qtbot.wait(50)
     shot(hv, screens, "household_removed")
     # saved for this staff member: a new screen starts with the removed persons shown; others not

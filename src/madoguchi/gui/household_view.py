@@ -146,6 +146,8 @@ class HouseholdView(QWidget):
         parts = [f"宛名番号 {p.atena_no}", f"状態 {p.status.label}"]
         if not p.is_current and p.removed_on:
             parts.append(f"消除日 {wareki.format_wareki(p.removed_on)}")
+        if not p.is_current and p.removal_reason and p.removal_reason != p.status.label:
+            parts.append(f"消除事由 {p.removal_reason}")  # e.g. 職権消除, 国外転出: more than the status says
         if p.has_mynumber_card(self.view.today if self.view else p.birth_date):
             parts.append("マイナンバーカードあり")
         if p.restricted:
