@@ -107,7 +107,7 @@ def test_preview_pages_keyboard_and_print_to_pdf(panel, qtbot, tmp_path, screens
     p.output_dir = tmp_path
     with qtbot.waitSignal(p.printed, timeout=30000):
         QTest.keyClick(p.list, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
-        assert p.busy and p.progress.isVisible() and p.cancel_button.isVisible()  # printing on the worker
+        assert p.busy and p.printing and p.progress.isVisible() and p.cancel_button.isVisible()  # on the worker
         assert not p.print_button.isEnabled()
     assert not p.busy and not p.progress.isVisible() and not p.cancel_button.isVisible()
     files = sorted(tmp_path.glob("*.pdf"))
@@ -182,6 +182,31 @@ def test_screen_stays_responsive_while_printing(panel, qtbot, tmp_path):
     assert progress[-1] == pages and progress == sorted(progress)
     assert len(PdfReader(str(next(tmp_path.glob("*.pdf")))).pages) == pages
     assert p.status.text() == f"{len(p.documents)}件の帳票を印刷しました。"
+
+
+def test_window_stays_open_until_the_print_is_recorded(db, panel, qtbot, tmp_path, demo_config, screens):
+    """Closing the app mid-print would lose which forms were printed: the window says so and stays."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from madoguchi.gui.main_window import MainWindow
+
+    win = MainWindow(db, CLERK, demo_config)
+    qtbot.addWidget(win)
+    win.show_workspace(win.tabs.widget(win.add_workspace(panel, "出力")))
+    panel.settings = PrintSettings(PrinterSetting(dpi=300))  # slow enough to close in the middle
+    panel.output_dir = tmp_path
+    win.show()
+    assert win.printing() == []
+    with qtbot.waitSignal(panel.printed, timeout=60000):
+        panel.print_button.click()
+        assert win.printing() == [panel]
+        assert not win.close() and win.isVisible()
+        box = win.findChild(QMessageBox, "printing_close_box")
+        assert box is not None and "印刷が終わるまで閉じられません" in box.text()
+        shot(box, screens, "printing_close")
+        box.accept()
+    assert panel.status.text() == f"{len(panel.documents)}件の帳票を印刷しました。"  # recorded on the case
+    assert win.printing() == [] and win.close()
 
 
 def test_cancel_mid_batch_names_the_forms_not_printed(panel, qtbot, tmp_path):

@@ -135,6 +135,20 @@ class MainWindow(QMainWindow):
         self.tabs.setTabText(self.tabs.indexOf(self.notices_view),
                              f"お知らせ（未読 {count}）" if count else "お知らせ")
 
+    def printing(self) -> list[QWidget]:
+        """The screens (「出力・印刷」, a 交付請求書) whose print is still under way."""
+        return [w for w in self.findChildren(QWidget)
+                if isinstance(getattr(type(w), "printing", None), property) and w.printing]
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.printing():
+            # Closing now would lose which forms were printed (印刷済み / 印刷失敗 on the case).
+            event.ignore()
+            box = QMessageBox(QMessageBox.Icon.Information, "印刷中です",
+                              "印刷が終わるまで閉じられません。印刷が終わってから、もう一度閉じてください。\n"
+                              "止めるときは、その画面の「中止」を押してください。", QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("printing_close_box")
+            box.open()
+            return
         self.notices_view.shutdown()
         super().closeEvent(event)

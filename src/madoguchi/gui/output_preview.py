@@ -185,6 +185,11 @@ class OutputPreview(QWidget):
     def busy(self) -> bool:
         return self._running is not None or self._printing
 
+    @property
+    def printing(self) -> bool:
+        """A print is under way: its result is recorded on the case when the worker ends."""
+        return self._printing
+
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
         super().showEvent(event)
         if not self._rendered_once and self._running is None:
