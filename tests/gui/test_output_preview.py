@@ -203,6 +203,7 @@ def test_window_stays_open_until_the_print_is_recorded(db, panel, qtbot, tmp_pat
         assert not win.close() and win.isVisible()
         box = win.findChild(QMessageBox, "printing_close_box")
         assert box is not None and "印刷が終わるまで閉じられません" in box.text()
+        assert not win.close() and win.findChildren(QMessageBox, "printing_close_box") == [box]  # no pile of boxes
         shot(box, screens, "printing_close")
         box.accept()
     assert panel.status.text() == f"{len(panel.documents)}件の帳票を印刷しました。"  # recorded on the case

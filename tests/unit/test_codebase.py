@@ -65,8 +65,8 @@ def test_lock_pins_every_dependency_on_linux_and_windows():
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    lines = [ln.split(";")[0].strip() for ln in (ROOT / "requirements.lock").read_text().splitlines()]
-    pinned = {canonicalize_name(ln.split("==")[0]) for ln in lines if "==" in ln}
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    pinned = {canonicalize_name(Requirement(ln).name) for ln in lines if ln.strip() and not ln.startswith("#")}
     base = {"python_version": "3.11", "python_full_version": "3.11.9", "implementation_name": "cpython",
             "platform_python_implementation": "CPython", "extra": ""}
     platforms = ({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},

@@ -144,10 +144,12 @@ class MainWindow(QMainWindow):
         if self.printing():
             # Closing now would lose which forms were printed (印刷済み / 印刷失敗 on the case).
             event.ignore()
-            box = QMessageBox(QMessageBox.Icon.Information, "印刷中です",
-                              "印刷が終わるまで閉じられません。印刷が終わってから、もう一度閉じてください。\n"
-                              "止めるときは、その画面の「中止」を押してください。", QMessageBox.StandardButton.Ok, self)
-            box.setObjectName("printing_close_box")
+            box = self.findChild(QMessageBox, "printing_close_box")  # one box, however often 閉じる is pressed
+            if box is None:
+                box = QMessageBox(QMessageBox.Icon.Information, "印刷中です",
+                                  "印刷が終わるまで閉じられません。印刷が終わってから、もう一度閉じてください。\n"
+                                  "止めるときは、その画面の「中止」を押してください。", QMessageBox.StandardButton.Ok, self)
+                box.setObjectName("printing_close_box")
             box.open()
             return
         self.notices_view.shutdown()
