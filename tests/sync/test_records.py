@@ -99,3 +99,28 @@ def test_reader_reads_a_record_that_crosses_the_end_whole(tmp_path):
     reader = FileReader(path, FM, print, start=data_start, end=data_start + 5, line_base=1, header=header)
     assert [(line, v[0], v[5]) for line, _h, v in reader] == [(2, "A1", "a\r\nb")]
     assert reader.stop == len(f'{HEADER}\r\nA1,kokuho,,,,"a\r\nb"\r\n'.encode()) and reader.stop_line == 3
+
+
+def test_reader_names_the_first_wrong_field_and_finds_control_characters(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes((f"{HEADER}\r\n"
+                      "A1,kokuho,,2020-02-30,2020-13-01,\r\n"  # two bad dates: the first one is named
+                      "A2,,,,2020-13-01,\r\n"  # the required kind comes before end_date
+                      "A3,kokuho,,,,ok\x07\r\n"  # a control character in the last column
+                      "A4,kokuho, holder ,2020-01-01,,詳細\r\n").encode())
+    issues: list = []
+    rows = [(line, v) for line, _h, v in FileReader(path, FM, issues.append)]
+    assert [(i.line, i.column) for i in issues] == [(2, "start_date"), (3, "kind"), (4, "detail")]
+    assert "存在しない日付" in issues[0].reason and "必須" in issues[1].reason and "制御文字" in issues[2].reason
+    assert rows == [(5, ["A4", "kokuho", "holder", "2020-01-01", None, "詳細"])]
+
+
+def test_fields_from_constants_and_missing_columns_are_converted_like_columns(tmp_path):
+    # Not every field from its own column: the general path, with the same values.
+    fm = parse_mapping({"files": {"qualifications": {"columns": {"role": {"value": "holder"}}}}}).files["qualifications"]
+    path = tmp_path / "q.csv"
+    path.write_bytes("atena_no,kind,start_date\r\nA1,kokuho,2020-01-01\r\nA2,,2020-01-01\r\n".encode())
+    issues: list = []
+    rows = [v for _line, _h, v in FileReader(path, fm, issues.append)]
+    assert rows == [["A1", "kokuho", "holder", "2020-01-01", None, ""]]
+    assert [(i.line, i.column) for i in issues] == [(3, "kind")]

@@ -168,8 +168,11 @@ def _fold(s: str) -> str:
 
 
 def _fold_name(s: str) -> str:
-    # Fold surname and given name separately: both repeat a lot, so the cache hits.
+    # Fold surname and given name separately: both repeat a lot, so the cache hits. A part that is
+    # empty or starts with a long vowel mark depends on the part before it: then fold the whole.
     parts = s.replace(" ", "\u3000").split("\u3000")
+    if len(parts) == 2:  # the usual 姓　名
+        return _fold(s) if parts[1][:1] in "ーｰ" else _fold(parts[0]) + _fold(parts[1])
     if len(parts) == 1 or any(p[:1] in "ーｰ" for p in parts[1:]):
         return _fold(s)
     return "".join(_fold(p) for p in parts)
@@ -1008,8 +1011,11 @@ class _Load:
         hashed = src != "stg_towns"
         ins_cols = cols + (["source_hash"] if hashed else [])
         sel = ", ".join([f"s.{c}" for c in cols] + (["s.h"] if hashed else []))
-        inserted = self.x(f"INSERT INTO {live} ({', '.join(ins_cols)}) SELECT {sel} FROM {src} s WHERE NOT EXISTS "
-                          f"(SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)}){hs}").rowcount
+        # An empty table (a first load) has no rows to compare with: the join would only cost time.
+        new = "TRUE" if live in self.empty else (
+            f"NOT EXISTS (SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)})")
+        inserted = self.x(f"INSERT INTO {live} ({', '.join(ins_cols)}) SELECT {sel} FROM {src} s "
+                          f"WHERE {new}{hs}").rowcount
         self._build(rebuild)
         if hashed and live not in self.empty:  # rows inserted here carry their hash already
             self.rehashed += self.x(
@@ -1065,9 +1071,12 @@ class _Load:
         n = self.x(f"SELECT COUNT(*) FROM stg_diff WHERE {flag} = 0").scalar() or 0
         rebuild = self._rebuild_indexes(live, n)
         sel = ", ".join([f"s.{c}" for c in cols] + list(extra.values()))
+        if self.initial and live in self.empty:  # stg_diff is then every staged person not held
+            which = self.held("s", ("persons",))
+        else:
+            which = f"s.atena_no IN (SELECT atena_no FROM stg_diff WHERE {flag} = 0 AND s_status IS NOT NULL)"
         inserted = self.x(f"INSERT INTO {live} ({', '.join(cols + list(extra))}) SELECT {sel} FROM stg_residents s "
-                          f"WHERE s.atena_no IN (SELECT atena_no FROM stg_diff WHERE {flag} = 0 "
-                          "AND s_status IS NOT NULL)", run=self.run_id).rowcount
+                          f"WHERE {which}", run=self.run_id).rowcount
         self._build(rebuild)
         return deleted, inserted
 
