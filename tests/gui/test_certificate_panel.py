@@ -278,7 +278,9 @@ def test_request_form_prints_on_the_worker_and_the_screen_keeps_running(form_dia
         shot(dlg, screens, "certificate_form_printing")
     timer.stop()
     assert sig.args == [True], dlg.message.text()
-    assert ticks.count(True) >= 3, ticks  # the UI thread's timer kept firing during the print
+    # The UI thread's timer fired while the print was under way (a print on the UI thread would block it:
+    # no tick could see printing = True). How many ticks depends on the machine's speed.
+    assert ticks.count(True) >= 1, ticks
     assert dlg.message.text() == "印刷しました。" and dlg.progress.value() == dlg.progress.maximum() == 1
     assert not dlg.printing and not dlg.cancel_button.isVisible() and not dlg.progress.isVisible()
     assert all(b.isEnabled() for b in (dlg.print_button, dlg.save_button, dlg.close_button))
