@@ -378,3 +378,22 @@ def test_chunks_never_split_a_quoted_field(tmp_path):
         seen += [(line, v[0]) for line, _raw, v in reader]
     whole = [(line, v[0]) for line, _raw, v in FileReader(path, fm, issues.append)]
     assert not issues and seen == whole and len(whole) == len(res)
+
+
+def test_address_key_from_parts_equals_the_fold_of_the_whole():
+    import random
+
+    from madoguchi.domain.kana import fold_kana
+    from madoguchi.sync.importer import _fold_address
+
+    # Characters that look back across a boundary (long vowel marks, voiced sound marks, combining
+    # marks, half-width kana, spaces, hyphens) next to the usual ones.
+    alphabet = list("アイウカキガパッャーｰ〜～-‐－゛゜ﾞﾟｶｷﾊ\u3099\u309a　 ・･あかが1２ABｃ番地号丁目深川音江町")
+    rnd = random.Random(7)
+    parts = ["", "1番2号", "コーポ101", "ーハイツ", "ﾞ", " 2", "-3", "\u3099"]
+    cases = [(t, b, k) for t in ("", "音江町", "ｶ", "カ") for b in parts for k in parts]
+    for _ in range(20000):
+        t, b, k = ("".join(rnd.choice(alphabet) for _ in range(rnd.randrange(5))) for _ in range(3))
+        cases.append((t, b, k))
+    for t, b, k in cases:
+        assert _fold_address(t, b, k) == fold_kana(t + b + k), (t, b, k)
