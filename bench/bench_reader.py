@@ -12,7 +12,6 @@ worker processes. On a shared machine seconds vary by ±30% from run to run; ins
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -75,8 +74,7 @@ def main() -> None:
             print(f"{kind:15}: {per:10,.0f} instructions per record")
         else:
             best = min((read(folder, kind, None) for _ in range(5)), key=lambda r: r[1])
-            print(f"{kind:15}: {best[1] / best[0] * 1e6:6.1f} µs per record (best of 5, {best[0]:,} records, "
-                  f"pid {os.getpid()})")
+            print(f"{kind:15}: {best[1] / best[0] * 1e6:6.1f} µs per record (best of 5, {best[0]:,} records)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import date, datetime, timezone
 
 import pytest
@@ -10,9 +11,10 @@ from kikan_fixtures import (KATSURAGI, TODAY, TSUCHIYA, YOSHIDA, base_qualificat
                       replace_line, snapshot, write_csv, write_export, write_manifest)
 from sqlalchemy import select, text
 
+from madoguchi.domain.kana import fold_kana
 from madoguchi.errors import ImportFailed
 from madoguchi.store.models import ImportChange, ImportIssue, ImportRun
-from madoguchi.sync.importer import import_export, last_import_summary
+from madoguchi.sync.importer import _fold_address, import_export, last_import_summary
 from madoguchi.sync.mapping import parse_mapping
 
 ABORT = parse_mapping({"bad_rows": "abort"}, "test")
@@ -381,11 +383,6 @@ def test_chunks_never_split_a_quoted_field(tmp_path):
 
 
 def test_address_key_from_parts_equals_the_fold_of_the_whole():
-    import random
-
-    from madoguchi.domain.kana import fold_kana
-    from madoguchi.sync.importer import _fold_address
-
     # Characters that look back across a boundary (long vowel marks, voiced sound marks, combining
     # marks, half-width kana, spaces, hyphens) next to the usual ones.
     alphabet = list("アイウカキガパッャーｰ〜～-‐－゛゜ﾞﾟｶｷﾊ\u3099\u309a　 ・･あかが1２ABｃ番地号丁目深川音江町")

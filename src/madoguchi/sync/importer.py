@@ -1086,7 +1086,7 @@ class _Load:
         n = self.x(f"SELECT COUNT(*) FROM stg_diff WHERE {flag} = 0").scalar() or 0
         rebuild = self._rebuild_indexes(live, n)
         sel = ", ".join([f"s.{c}" for c in cols] + list(extra.values()))
-        if self.initial and live in self.empty:  # stg_diff is then every staged person not held
+        if live in self.empty:  # stg_diff then marks every staged person not held (the join would only cost time)
             which = self.held("s", ("persons",))
         else:
             which = f"s.atena_no IN (SELECT atena_no FROM stg_diff WHERE {flag} = 0 AND s_status IS NOT NULL)"

@@ -247,11 +247,9 @@ class FileReader:
             for start, end, line_base in self.ranges:
                 fh.seek(start)
                 pos, n = start, line_base
-                if pos == 0 and bom:
-                    line = fh.readline()
-                    if line.startswith(b"\xef\xbb\xbf"):
-                        pos = 3
-                    fh.seek(pos)
+                if pos == 0 and bom and fh.read(3) == b"\xef\xbb\xbf":
+                    pos = 3
+                fh.seek(pos)
                 limit = end if end is not None else 1 << 62
                 for line in fh:
                     if pos >= limit and not self._in_record:
@@ -352,6 +350,10 @@ class FileReader:
                 idx.append(int(src.header) - 1 if src.header and src.header.isdigit() else None)
         convs = [self.conv.for_field(f) for f in fields]
         plan = list(zip(idx, consts, convs))
+        def arg(row: list[str], i: int | None, c: str | None) -> str | None:
+            """A field's raw value: its constant, its column, or None (no such column in this row)."""
+            return c if c is not None else (row[i] if i is not None and i < len(row) else None)
+
         # The usual case: a header names every field's column, and every row has the header's length.
         direct = ([(i, cv) for i, cv in zip(idx, convs)]
                   if header_len and all(i is not None and i < header_len for i in idx) and
@@ -401,16 +403,12 @@ class FileReader:
                 if direct is not None:  # every field from a column of this full-length row
                     out = [cv(row[i]) for i, cv in direct]
                 else:
-                    out = []
-                    n = len(row)
-                    for i, c, cv in plan:
-                        out.append(cv(c if c is not None else (row[i] if i is not None and i < n else None)))
+                    out = [cv(arg(row, i, c)) for i, c, cv in plan]
             except FieldError:
                 # Again field by field, to name the first field that is wrong.
-                n = len(row)
                 for f, (i, c, cv) in zip(fields, plan):
                     try:
-                        cv(c if c is not None else (row[i] if i is not None and i < n else None))
+                        cv(arg(row, i, c))
                     except FieldError as exc:
                         self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
                         break

@@ -53,22 +53,12 @@ def csv_state_after(line: bytes, state: int, delimiter: int) -> int:
     return IN_QUOTED if state == IN_QUOTED else START_RECORD
 
 
-def digester(salt: bytes) -> Callable[[bytes], bytes]:
-    """record bytes -> SHA-256 of salt + record (`ROW` keeps the first 16 bytes: a UUID's worth)."""
-    base = hashlib.sha256(salt)
-
-    def h(record: bytes) -> bytes:
-        m = base.copy()
-        m.update(record)
-        return m.digest()
-    return h
-
-
 def hasher(salt: bytes) -> Callable[[bytes], str]:
-    """The same hash as 32 hex digits (the text form of a UUID)."""
+    """record bytes -> SHA-256 of salt + record, its first 16 bytes (a UUID's worth, as `scan` keeps
+    them) as 32 hex digits (the text form of a UUID)."""
     copy = hashlib.sha256(salt).copy
 
-    def h(record: bytes) -> str:  # one call per record of a full load: not digester's two
+    def h(record: bytes) -> str:
         m = copy()
         m.update(record)
         return m.digest()[:16].hex()
