@@ -244,6 +244,25 @@ def test_qualification_for_unknown_person_is_reported(any_db, tmp_path):
     assert "住民ファイルにありません" in r.issues[0].reason
 
 
+@pytest.mark.parametrize("start", ["2010-05-01", ""])
+def test_duplicate_qualifications_are_found_also_without_a_start_date(any_db, tmp_path, start):
+    """Two rows of one person, kind and start date; two empty start dates count as the same date."""
+    quals = base_qualifications() + [
+        {"atena_no": "A004", "kind": "kokuho", "start_date": start},
+        {"atena_no": "A004", "kind": "kokuho", "start_date": start},
+        {"atena_no": "A004", "kind": "kouki", "start_date": start},  # another kind: not a duplicate
+        {"atena_no": "A005", "kind": "kokuho", "start_date": ""},  # one undated row beside a dated one
+        {"atena_no": "A005", "kind": "kokuho", "start_date": "2010-05-01"},
+    ]
+    r = import_export(any_db, write_export(tmp_path / "e", qualifications=quals), today=TODAY)
+    assert sorted((i.file, i.line, i.key) for i in r.issues) == [
+        ("qualifications.csv", 5, "A004"), ("qualifications.csv", 6, "A004")]
+    assert all("同じ開始日で重複" in i.reason for i in r.issues)
+    # a first load: the held person keeps what they had, which is nothing
+    assert rows(any_db, "SELECT atena_no, kind FROM qualifications ORDER BY atena_no, kind, start_date") == [
+        ("A001", "kokuho"), ("A002", "kokuho"), ("A003", "kouki"), ("A005", "kokuho"), ("A005", "kokuho")]
+
+
 def test_unknown_qualification_kind_is_kept(any_db, tmp_path):
     quals = base_qualifications() + [{"atena_no": "A001", "kind": "shuukan_kumiai", "start_date": "2020-01-01"}]
     r = import_export(any_db, write_export(tmp_path / "e", qualifications=quals), today=TODAY)

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Uuid, insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
@@ -393,6 +394,8 @@ class _Load:
         self.digests: dict[str, Future] = {}
         self.twins: dict[str, bool] = {}
         self.empty: set[str] = set()
+        self.held_tbls: set[str] = set()  # stg_held has rows of these live tables
+        self.unique: set[str] = set()  # staging kinds proven free of duplicate keys by a unique index
         self.t0 = time.monotonic()
 
     # -- SQL helpers --
@@ -402,7 +405,7 @@ class _Load:
         t = time.perf_counter()
         r = self.conn.execute(text(sql), params)
         el = time.perf_counter() - t
-        print(f"{el:8.3f}s {' '.join(sql.split())[:150]}", file=sys.stderr)
+        print(f"{el:8.3f}s @{time.monotonic() - self.t0:7.3f} {' '.join(sql.split())[:150]}", file=sys.stderr)
         if TRACE == "plans" and self.pg and el > 0.1 and sql.lstrip().split()[0] in ("SELECT", "INSERT", "UPDATE",
                                                                                    "DELETE"):
             for (line,) in self.conn.execute(text("EXPLAIN " + sql), params):
@@ -416,10 +419,20 @@ class _Load:
         return " AND ".join(self.nsame(f"{la}.{c}", f"{sa}.{c}") if c in nullable else f"{la}.{c} = {sa}.{c}"
                             for c in cols)
 
-    @staticmethod
-    def held(alias: str, tbls: Iterable[str]) -> str:
+    def held(self, alias: str, tbls: Iterable[str]) -> str:
+        """SQL: the row `alias` is not held at its previous state. Without held rows simply TRUE: the
+        anti-join against an empty table would still make the planner walk staging in key order."""
+        tbls = [t for t in tbls if t in self.held_tbls]
+        if not tbls:
+            return "TRUE" if self.pg else "1"
         names = ", ".join(f"'{t}'" for t in tbls)
         return f"NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.atena_no = {alias}.atena_no AND h.tbl IN ({names}))"
+
+    def hold(self, tbl: str, atena_nos: Iterable[str]) -> None:
+        rows = [{"tbl": tbl, "atena_no": a} for a in atena_nos]
+        if rows:
+            self.conn.execute(insert(STG_HELD), rows)
+            self.held_tbls.add(tbl)
 
     def key(self, kind: str, alias: str) -> str:
         """SQL: the locality key of a row of `kind` (staging or live table alias) as one text value."""
@@ -769,7 +782,8 @@ class _Load:
         else:
             records = self._index(kind, path, fm, data_start, line_base, salt, submitted, label, total)
             if TRACE:
-                print(f"{time.perf_counter() - t0:8.3f}s scanned {fm.path}", file=sys.stderr)
+                print(f"{time.perf_counter() - t0:8.3f}s @{time.monotonic() - self.t0:7.3f} scanned {fm.path}",
+                      file=sys.stderr)
             if kind == "residents":
                 _pause("after_scan")
             self._classify(kind, records)
@@ -812,7 +826,8 @@ class _Load:
         c["rows"], c["loaded"], c["quarantined"] = records, records - got["bad"], got["bad"]  # loaded: staged or unchanged
         c["mode"] = mode
         if TRACE:
-            print(f"{time.perf_counter() - t0:8.3f}s staged {fm.path} ({mode}, {records} records, "
+            print(f"{time.perf_counter() - t0:8.3f}s @{time.monotonic() - self.t0:7.3f} staged {fm.path} ({mode}, "
+                  f"{records} records, "
                   f"{got['records']} parsed)", file=sys.stderr)
         if total is not None and total != records:
             raise ImportFailed(
@@ -882,18 +897,32 @@ class _Load:
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
         held = [(HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
                 if i.key and kind_of.get(i.file) in HOLDABLE]
-        if held:
-            self.conn.execute(insert(STG_HELD), [{"tbl": t, "atena_no": a} for t, a in held])
-        for stmt in ("CREATE INDEX ix_stg_res_atena ON stg_residents (atena_no)",
-                     "CREATE INDEX ix_stg_q_atena ON stg_qualifications (atena_no)",
-                     "CREATE INDEX ix_stg_sm_atena ON stg_support_measures (atena_no)",
-                     "CREATE INDEX ix_stg_held ON stg_held (atena_no)",
-                     "CREATE INDEX ix_stg_addr ON stg_addresses (town_code, banchi)"):
-            self.x(stmt)
+        for tbl in {t for t, _a in held}:
+            self.hold(tbl, [a for t, a in held if t == tbl])
+        self._key_index("residents", "ix_stg_res_atena", "atena_no")
+        self._key_index("qualifications", "ix_stg_q_atena", "atena_no, kind, start_date")
+        self._key_index("addresses", "ix_stg_addr", "town_code, banchi")
+        self.x("CREATE INDEX ix_stg_sm_atena ON stg_support_measures (atena_no)")
+        self.x("CREATE INDEX ix_stg_held ON stg_held (atena_no)")
         if self.pg:
             for t in (*STAGING.values(), STG_TOWNS, STG_HELD):
                 self.x(f"ANALYZE {t.name}")
         self.conn.commit()
+
+    def _key_index(self, kind: str, name: str, cols: str) -> None:
+        """The staging index on a file's key columns, built unique where it can be: if that succeeds,
+        the file has no duplicate keys, and the query that looks for them (a hash of every row, twice)
+        is skipped. NULLS NOT DISTINCT (PostgreSQL 15): two empty start dates are the same key. (Not
+        COLLATE "C", though it sorts faster: joins with the live tables could then not use it.)"""
+        if self.pg and self.conn.dialect.server_version_info >= (15,):
+            try:
+                with self.conn.begin_nested():
+                    self.x(f"CREATE UNIQUE INDEX {name} ON stg_{kind} ({cols}) NULLS NOT DISTINCT")
+                self.unique.add(kind)
+                return
+            except IntegrityError:  # a duplicate: the validation names it
+                pass
+        self.x(f"CREATE INDEX {name} ON stg_{kind} ({cols})")
 
     # -- validation --
     def _sql_issues(self, file_kind: str, sql: str, reason: Callable[[tuple], str], column: str,
@@ -912,7 +941,7 @@ class _Load:
             self.add_issue(Issue(name, int(r[0]), column, reason(r), "", str(r[1])))
         self.counts[file_kind]["quarantined"] += len(rows)
         if hold:
-            self.conn.execute(insert(STG_HELD), [{"tbl": hold, "atena_no": r[1]} for r in rows])
+            self.hold(hold, [r[1] for r in rows])
         return rows
 
     def _town_known(self, code: str) -> str:
@@ -923,18 +952,20 @@ class _Load:
                 f"WHERE t.town_code = {code} AND {self.town_touched('t.town_code', touched=False)}))")
 
     def _unknown_persons(self, table: str) -> str:
-        """SQL: lines of `table` whose person is not in tonight's residents file — neither read now nor
-        unchanged since the last load. Branches without OR, so that persons are looked up by key."""
-        read = f"SELECT q.line FROM {table} q WHERE NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = q.atena_no)"
+        """SQL: the rows of `table` whose person is not in tonight's residents file — neither read now
+        nor (delta) unchanged since the last load. Delta: branches without OR, so that persons are
+        looked up by key."""
+        read = f"NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {{q}}.atena_no)"
         if self.modes.get("residents") != "delta":
-            return read
-        return (f"{read} AND q.atena_no IN (SELECT key FROM aff_residents) UNION "
-                f"{read} AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.atena_no = q.atena_no)")
+            return read.format(q=table)
+        read = f"SELECT q.line FROM {table} q WHERE {read.format(q='q')}"
+        return (f"line IN ({read} AND q.atena_no IN (SELECT key FROM aff_residents) UNION "
+                f"{read} AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.atena_no = q.atena_no))")
 
     def validate(self) -> None:
         self.progress("検証", 0, None)
         p = self.present
-        if "addresses" in p:
+        if "addresses" in p and "addresses" not in self.unique:
             self._sql_issues("addresses", """
                 DELETE FROM stg_addresses WHERE EXISTS (SELECT 1 FROM stg_addresses b WHERE
                   b.town_code = stg_addresses.town_code AND b.banchi = stg_addresses.banchi
@@ -957,12 +988,12 @@ class _Load:
                                  f"AND NOT {live_banchi} RETURNING line, town_code, banchi",
                                  lambda r: f"町字コード「{r[1]}」番地「{r[2]}」が住所マスタ（addresses）にありません。",
                                  "town_code, banchi", None)
-        # residents: duplicate atena_no (all rows of that number are held at the previous state)
-        self._sql_issues("residents", """
-            SELECT line, atena_no FROM stg_residents WHERE atena_no IN (
-              SELECT atena_no FROM stg_residents GROUP BY atena_no HAVING COUNT(*) > 1) ORDER BY line""",
-            lambda r: f"宛名番号「{r[1]}」が複数の行にあります。この人は前回の内容のままにします。", "atena_no",
-            "persons")
+        if "residents" not in self.unique:  # duplicate atena_no: all rows of that number are held
+            self._sql_issues("residents", """
+                SELECT line, atena_no FROM stg_residents WHERE atena_no IN (
+                  SELECT atena_no FROM stg_residents GROUP BY atena_no HAVING COUNT(*) > 1) ORDER BY line""",
+                lambda r: f"宛名番号「{r[1]}」が複数の行にあります。この人は前回の内容のままにします。", "atena_no",
+                "persons")
         if "addresses" in p or self.town_names:
             self._sql_issues("residents", f"""
                 SELECT line, atena_no, town_code FROM stg_residents s WHERE s.town_code <> ''
@@ -970,13 +1001,14 @@ class _Load:
                 lambda r: f"町字コード「{r[2]}」が住所マスタにありません。この人は前回の内容のままにします。",
                 "town_code", "persons")
         if "qualifications" in p:
-            self._sql_issues("qualifications", """
-                SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q JOIN (
-                  SELECT atena_no, kind, start_date FROM stg_qualifications GROUP BY atena_no, kind, start_date
-                  HAVING COUNT(*) > 1) d ON d.atena_no = q.atena_no AND d.kind = q.kind
-                  AND """ + self.nsame("d.start_date", "q.start_date"),
-                lambda r: f"宛名番号「{r[1]}」の資格「{r[2]}」が同じ開始日で重複しています。"
-                          "この人の資格は前回の内容のままにします。", "atena_no, kind, start_date", "qualifications")
+            if "qualifications" not in self.unique:
+                self._sql_issues("qualifications", """
+                    SELECT q.line, q.atena_no, q.kind FROM stg_qualifications q JOIN (
+                      SELECT atena_no, kind, start_date FROM stg_qualifications GROUP BY atena_no, kind, start_date
+                      HAVING COUNT(*) > 1) d ON d.atena_no = q.atena_no AND d.kind = q.kind
+                      AND """ + self.nsame("d.start_date", "q.start_date"),
+                    lambda r: f"宛名番号「{r[1]}」の資格「{r[2]}」が同じ開始日で重複しています。"
+                              "この人の資格は前回の内容のままにします。", "atena_no, kind, start_date", "qualifications")
             self._orphans("qualifications", "資格")
         if "support_measures" in p:
             self._sql_issues("support_measures", """
@@ -990,9 +1022,8 @@ class _Load:
 
     def _orphans(self, kind: str, label: str) -> None:
         # Rows of a person whose own row was bad are held with that person, not reported twice.
-        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE line IN ({self._unknown_persons(f'stg_{kind}')}) "
-                         f"AND NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.tbl = 'persons' AND "
-                         f"h.atena_no = stg_{kind}.atena_no) RETURNING line, atena_no",
+        self._sql_issues(kind, f"DELETE FROM stg_{kind} WHERE {self._unknown_persons(f'stg_{kind}')} "
+                         f"AND {self.held(f'stg_{kind}', ('persons',))} RETURNING line, atena_no",
                          lambda r: f"宛名番号「{r[1]}」が住民ファイルにありません。この{label}の行は取り込みません。",
                          "atena_no", None)
 
