@@ -955,7 +955,7 @@ class _Load:
         """SQL: the rows of `table` whose person is not in tonight's residents file — neither read now
         nor (delta) unchanged since the last load. Delta: branches without OR, so that persons are
         looked up by key."""
-        read = f"NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {{q}}.atena_no)"
+        read = "NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {q}.atena_no)"
         if self.modes.get("residents") != "delta":
             return read.format(q=table)
         read = f"SELECT q.line FROM {table} q WHERE {read.format(q='q')}"
