@@ -80,7 +80,7 @@ class PersonRow(Base):
 
     __tablename__ = "persons"
     atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
-    juminhyo_code: Mapped[str] = mapped_column(String(11), default="")
+    juminhyo_code: Mapped[str] = mapped_column(String(11), default="", index=True)
     household_no: Mapped[str] = mapped_column(String(20), index=True)
     is_householder: Mapped[bool] = mapped_column(Boolean, default=False)
     relationship: Mapped[str] = mapped_column(String(40), default="")
