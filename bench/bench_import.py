@@ -62,6 +62,7 @@ RAW_INDEXES = (
     "CREATE UNIQUE INDEX ON residents (atena_no)",
     "CREATE INDEX ON residents (household_no)",
     "CREATE INDEX ON residents (birth_date)",
+    "CREATE INDEX ON residents (juminhyo_code)",
     "CREATE INDEX ON residents ((name_kana COLLATE \"C\"), birth_date, atena_no) WHERE status = '1'",
     "CREATE INDEX ON residents ((name_kana COLLATE \"C\"), birth_date, atena_no) WHERE status <> '1'",
     "CREATE INDEX ON residents ((alias_kana COLLATE \"C\"), birth_date, atena_no)",

@@ -270,6 +270,34 @@ def test_unknown_qualification_kind_is_kept(any_db, tmp_path):
     assert rows(any_db, "SELECT kind FROM qualifications WHERE kind = 'shuukan_kumiai'") == [("shuukan_kumiai",)]
 
 
+
+def test_first_load_rebuilds_every_index_and_constraint_it_dropped(pg_db, export_dir, monkeypatch):
+    """Filling empty tables, the loader drops their indexes, primary keys and unique constraints and
+    builds them after the insert: afterwards they are exactly the migrations' (names, definitions)."""
+    import madoguchi.sync.importer as importer
+    monkeypatch.setattr(importer, "REBUILD_MIN_ROWS", 1)  # the fixture's handful of rows counts as many
+    tables = ("persons", "person_addresses", "qualifications", "support_measures", "banchi", "katagaki")
+
+    def schema() -> tuple[list[tuple], list[tuple], set[int]]:
+        indexes = rows(pg_db, "SELECT i.indrelid::regclass::text, c.relname, pg_get_indexdef(i.indexrelid) "
+                              "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                              "WHERE i.indrelid::regclass::text = ANY(:t) ORDER BY 1, 2", t=list(tables))
+        constraints = rows(pg_db, "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM "
+                                  "pg_constraint WHERE conrelid::regclass::text = ANY(:t) ORDER BY 1, 2", t=list(tables))
+        oids = {r[0] for r in rows(pg_db, "SELECT indexrelid::int FROM pg_index WHERE indrelid::regclass::text = ANY(:t)",
+                                   t=list(tables))}
+        return indexes, constraints, oids
+
+    indexes, constraints, oids = schema()
+    assert any(c[2].startswith("PRIMARY KEY") for c in constraints) and any(c[2].startswith("UNIQUE") for c in constraints)
+    r = import_export(pg_db, export_dir, today=TODAY)
+    assert r.outcome == "ok" and not r.issues
+    after = schema()
+    assert after[:2] == (indexes, constraints)
+    assert not after[2] & oids  # every one of them was built anew, none kept
+    assert rows(pg_db, "SELECT COUNT(*) FROM persons") == [(5,)]
+
+
 # --- whole-export failures -------------------------------------------------------------------------
 
 

@@ -1029,17 +1029,27 @@ class _Load:
 
     # -- the swap --
     def _rebuild_indexes(self, table: str, rows: int) -> list[str]:
-        """Filling an empty table with many rows: drop its plain indexes now, return their definitions
-        to build after the insert (one sort each instead of a million single inserts)."""
+        """Filling an empty table with many rows: drop its indexes now, return the statements that
+        build them after the insert (one sort each instead of a million single inserts). The primary
+        key and unique constraints too (staging holds no duplicate keys: the checks left them out;
+        should one slip through, adding the constraint fails the load), unless a foreign key uses them."""
         if not self.pg or rows < REBUILD_MIN_ROWS or table not in self.empty:
             return []  # dropping an index would lock out readers of the previous rows until the commit
-        defs = [(name, sql) for name, sql in self.x(
+        t = table
+        constraints = [(name, sql) for name, sql in self.x(
+            "SELECT k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conrelid = CAST(:t AS regclass) "
+            "AND k.contype IN ('p', 'u') AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+            "AND f.conindid = k.conindid) ORDER BY k.contype", t=t)]
+        indexes = [(name, sql) for name, sql in self.x(
             "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", t=table)]
-        for name, _sql in defs:
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", t=t)]
+        for name, _sql in indexes:
             self.x(f'DROP INDEX "{name}"')
-        return [sql for _name, sql in defs]
+        for name, _sql in constraints:
+            self.x(f'ALTER TABLE {t} DROP CONSTRAINT "{name}"')
+        return [f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {sql}' for name, sql in constraints] + [
+            sql for _name, sql in indexes]
 
     def _build(self, defs: list[str]) -> None:
         for sql in defs:
