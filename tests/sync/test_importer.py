@@ -258,6 +258,7 @@ def test_duplicate_qualifications_are_found_also_without_a_start_date(any_db, tm
     assert sorted((i.file, i.line, i.key) for i in r.issues) == [
         ("qualifications.csv", 5, "A004"), ("qualifications.csv", 6, "A004")]
     assert all("同じ開始日で重複" in i.reason for i in r.issues)
+    assert r.counts["qualifications"] == {**r.counts["qualifications"], "rows": 8, "loaded": 6, "quarantined": 2}
     # a first load: the held person keeps what they had, which is nothing
     assert rows(any_db, "SELECT atena_no, kind FROM qualifications ORDER BY atena_no, kind, start_date") == [
         ("A001", "kokuho"), ("A002", "kokuho"), ("A003", "kouki"), ("A005", "kokuho"), ("A005", "kokuho")]
@@ -384,6 +385,9 @@ def test_address_master_duplicates_and_unknown_katagaki(any_db, tmp_path):
     r = import_export(any_db, write_export(tmp_path / "e", addresses=addresses, katagaki=katagaki), today=TODAY)
     assert sorted((i.file, i.line) for i in r.issues) == [("addresses.csv", 5), ("katagaki.csv", 3)]
     assert "重複" in r.issues[0].reason or "重複" in r.issues[1].reason
+    for kind in ("addresses", "katagaki"):  # the rows the checks left out are not counted as loaded
+        c = r.counts[kind]
+        assert (c["quarantined"], c["loaded"]) == (1, c["rows"] - 1)
     assert rows(any_db, "SELECT COUNT(*) FROM banchi") == [(3,)]
     assert rows(any_db, "SELECT katagaki FROM katagaki") == [("本町ハイツ101号",)]
 

@@ -940,6 +940,7 @@ class _Load:
         for r in rows:
             self.add_issue(Issue(name, int(r[0]), column, reason(r), "", str(r[1])))
         self.counts[file_kind]["quarantined"] += len(rows)
+        self.counts[file_kind]["loaded"] -= len(rows)
         if hold:
             self.hold(hold, [r[1] for r in rows])
         return rows
