@@ -299,6 +299,31 @@ def test_first_load_rebuilds_every_index_and_constraint_it_dropped(pg_db, export
     assert rows(pg_db, "SELECT COUNT(*) FROM persons") == [(5,)]
 
 
+
+@pytest.mark.parametrize("full", [True, False])
+def test_reload_replaces_exactly_the_changed_rows(any_db, tmp_path, full):
+    """An empty date that gets a value, a date that becomes empty: those rows are replaced, the
+    others keep their row (and id), the full way as the nightly way."""
+    quals = base_qualifications() + [{"atena_no": "A004", "kind": "kaigo", "start_date": ""}]
+    import_export(any_db, write_export(tmp_path / "e1", qualifications=quals), today=TODAY)
+    ids = dict(rows(any_db, "SELECT atena_no, id FROM qualifications"))
+    quals[0] = {**quals[0], "end_date": "2026-03-31"}  # NULL -> a date
+    quals[3] = {**quals[3], "start_date": "2020-04-01"}  # NULL -> a date, in the key
+    quals[2] = {**quals[2], "start_date": ""}  # a date -> NULL
+    r = import_export(any_db, write_export(tmp_path / "e2", qualifications=quals, export_id="E2"), today=TODAY,
+                      full=full)
+    assert r.changes["tables"]["qualifications"] == [3, 3]
+    after = dict(rows(any_db, "SELECT atena_no, id FROM qualifications"))
+    assert after["A002"] == ids["A002"] and all(after[a] != ids[a] for a in ("A001", "A003", "A004"))
+    got = rows(any_db, "SELECT atena_no, start_date, end_date FROM qualifications ORDER BY atena_no")
+    assert [(a, str(s) if s else None, str(e) if e else None) for a, s, e in got] == [
+        ("A001", "2010-05-01", "2026-03-31"), ("A002", "2010-05-01", None), ("A003", None, None),
+        ("A004", "2020-04-01", None)]
+    again = import_export(any_db, write_export(tmp_path / "e3", qualifications=quals, export_id="E3"), today=TODAY,
+                          full=full)
+    assert again.changes["tables"]["qualifications"] == [0, 0]
+
+
 # --- whole-export failures -------------------------------------------------------------------------
 
 
