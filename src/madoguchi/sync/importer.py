@@ -6,7 +6,8 @@ in file order). The swap is one transaction that merges staging into the live ta
 identical to the previous load are left alone, changed/removed rows are deleted and new/changed
 rows inserted. Readers keep seeing the previous data until the commit (no TRUNCATE, no table
 rename, so row-level security policies and grants stay as they are), and a failed or killed load
-leaves the previous data exactly as it was.
+leaves the previous data exactly as it was. (Only a table that was empty is filled with its indexes
+and keys dropped, built again after the insert: readers of it wait for the commit.)
 
 Two ways to stage a file, with the same outcome:
 - **full**: every record is parsed and validated by `reader.FileReader` (the first load, or when
