@@ -121,7 +121,7 @@ def main() -> int:
         per_kind: dict[int, list[tuple[float, float]]] = {}
         hits_total = 0
         for i, q in enumerate(queries):
-            pq = residents.parse_query(q)
+            pq = residents.parse_query(q, residents.town_names(db))
             stmt = residents._search_statement(pq, can_unmask=can_unmask, limit=50, pg=True)
             compiled = stmt.compile(dialect=pg_dialect)
             sql = compiled.string

@@ -137,3 +137,35 @@ def test_parse_query_classifies_words():
     assert residents.parse_query("北条").name_or_address == ["北条"]
     assert residents.parse_query("H1").dates == [(date(1989, 1, 8), date(1989, 12, 31))]
     assert residents.address_key("北海道深川市 あけぼの町３番１２号") == "アケボノ町3番12号"
+
+
+def test_town_names_without_an_address_ending_are_searched_as_addresses(clerk_env, monkeypatch):
+    """深川市 has 町字 like 音江町字菊丘, 多度志, 鷹泊: no 町/条/番地 ending tells them from a name, so
+    the search asks the town master. Without it they were looked for as names and found nobody."""
+    from sqlalchemy import delete, insert
+
+    from madoguchi.domain.kana import fold_kana
+    from madoguchi.store.models import PersonAddressRow, PersonRow, Town
+    base, db, actor = clerk_env
+    with base.engine.begin() as conn:
+        conn.execute(insert(Town), [dict(town_code="01228037", name="音江町字菊丘", kana="オトエチョウアザキクオカ",
+                                         kana_key=fold_kana("オトエチョウアザキクオカ"), postal_code="0741273")])
+        conn.execute(insert(PersonRow), [dict(atena_no="1901", juminhyo_code="90000001901", household_no="H901",
+                                              is_householder=True, relationship="世帯主", name="佐々木\u3000一郎",
+                                              name_kana="ササキ\u3000イチロウ", kana_key=fold_kana("ササキイチロウ"),
+                                              birth_date=date(1950, 6, 1), sex="1", status="1", restricted=False)])
+        conn.execute(insert(PersonAddressRow), [dict(atena_no="1901", restricted=False, postal_code="0741273",
+                                                     town_code="01228037", banchi="1番地3", katagaki="",
+                                                     address_key=residents.address_key("音江町字菊丘1番地3"))])
+    monkeypatch.setattr(residents, "_TOWNS", {})  # the master changed: read it now, not in a minute
+    try:
+        assert residents.parse_query("音江町字菊丘").name == "音江町字菊丘"  # without the master: a name
+        for query in ("音江町字菊丘", "音江", "ささき 音江町字菊丘"):
+            assert ids(residents.search(db, actor, query, today=TODAY)) == ["1901"], query
+        assert ids(residents.search(db, actor, "山田 音江町字菊丘", today=TODAY)) == []
+    finally:
+        with base.engine.begin() as conn:
+            conn.execute(delete(PersonAddressRow).where(PersonAddressRow.atena_no == "1901"))
+            conn.execute(delete(PersonRow).where(PersonRow.atena_no == "1901"))
+            conn.execute(delete(Town).where(Town.town_code == "01228037"))
+        residents._TOWNS.clear()

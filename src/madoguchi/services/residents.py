@@ -11,8 +11,9 @@ reads it only through `unmask_address`, with a reason, and the unmasking is audi
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -154,8 +155,10 @@ def _date_range(token: str) -> tuple[date, date] | None:
     return None
 
 
-def parse_query(text: str) -> ParsedQuery:
-    """Classify each word of the entry field. Consecutive kana (or kanji) words form one name."""
+def parse_query(text: str, towns: Collection[str] = ()) -> ParsedQuery:
+    """Classify each word of the entry field. Consecutive kana (or kanji) words form one name.
+    `towns`: the 町字 names of the master (NFKC); a word that begins one of them, or is one, is
+    looked for among addresses too, whatever its ending (音江町字菊丘, 多度志, 鷹泊)."""
     q = ParsedQuery()
     kana_parts: list[str] = []
     name_parts: list[str] = []
@@ -176,7 +179,7 @@ def parse_query(text: str) -> ParsedQuery:
         if any(ch.isdigit() for ch in token):
             q.addresses.append(address_key(raw))
             continue
-        if _ADDRESS_HINT.search(token):
+        if _ADDRESS_HINT.search(token) or any(t.startswith(token) or token.startswith(t) for t in towns):
             q.name_or_address.append(raw)
             continue
         name_parts.append(raw)
@@ -360,7 +363,7 @@ def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: da
            ) -> list[ResidentHit]:
     """Find residents by what the clerk typed; the search itself is audited (who looked for what)."""
     actor.require("resident.read")
-    q = parse_query(query)
+    q = parse_query(query, town_names(db))
     if q.empty:
         raise InputError("検索する文字を入力してください（カナ・氏名・生年月日・住所・宛名番号）。")
     today = today or date.today()
@@ -379,6 +382,21 @@ def search(db: Database, actor: Actor, query: str, limit: int = 50, *, today: da
                          {"query": query, "count": len(rows)})
             uow.commit()
     return [_hit(r, today) for r in rows]
+
+
+_TOWNS: dict[str, tuple[float, tuple[str, ...]]] = {}
+TOWNS_TTL = 60.0  # seconds: a 町字 added by tonight's import is known to the search a minute later
+
+
+def town_names(db: Database) -> tuple[str, ...]:
+    """The 町字 names of the master (NFKC) for parse_query, read again at most once a minute."""
+    key = str(db.engine.url)  # one list per database (an id could be reused by another engine)
+    got = _TOWNS.get(key)
+    if got is None or time.monotonic() - got[0] > TOWNS_TTL:
+        with db.engine.connect() as conn:
+            names = tuple(sorted({unicodedata.normalize("NFKC", n) for (n,) in conn.execute(select(Town.name)) if n}))
+        got = _TOWNS[key] = (time.monotonic(), names)
+    return got[1]
 
 
 # Built statements by query shape (which kinds of words, how many): values are bound parameters,
