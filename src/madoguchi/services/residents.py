@@ -157,8 +157,9 @@ def _date_range(token: str) -> tuple[date, date] | None:
 
 def parse_query(text: str, towns: Collection[str] = ()) -> ParsedQuery:
     """Classify each word of the entry field. Consecutive kana (or kanji) words form one name.
-    `towns`: the 町字 names of the master (NFKC); a word that begins one of them, or is one, is
-    looked for among addresses too, whatever its ending (音江町字菊丘, 多度志, 鷹泊)."""
+    `towns`: the 町字 names of the master (NFKC); a word that is one of them (or begins with one) is
+    looked for among addresses too, whatever its ending (音江町字菊丘, 多度志, 鷹泊). Not a word that
+    only begins a 町字 name: 深川 is a surname first, and 深川町の住民 would crowd Mr. 深川 out."""
     q = ParsedQuery()
     kana_parts: list[str] = []
     name_parts: list[str] = []
@@ -179,7 +180,7 @@ def parse_query(text: str, towns: Collection[str] = ()) -> ParsedQuery:
         if any(ch.isdigit() for ch in token):
             q.addresses.append(address_key(raw))
             continue
-        if _ADDRESS_HINT.search(token) or any(t.startswith(token) or token.startswith(t) for t in towns):
+        if _ADDRESS_HINT.search(token) or any(token.startswith(t) for t in towns):
             q.name_or_address.append(raw)
             continue
         name_parts.append(raw)
