@@ -5,7 +5,7 @@
 
 Loads a generated export into a fresh PostgreSQL database (local server, 127.0.0.1:5432), connects as
 a real clerk login role (RLS applies), and runs a fixed mix of queries a counter types: kana prefixes,
-kana + 和暦 year, full birth dates, kanji names, addresses, 宛名番号 and 住民票コード. For each, the service call
+kana + 和暦 year, full birth dates, kanji names, addresses, 宛名番号, 住民票コード and kana + 町字. For each, the service call
 `residents.search` (parsing, query, masking, result objects, audit event, commit) is timed against the
 same SELECT (same SQL text and parameters) sent bare on a psycopg connection of the same role. Prints p50/p95 in ms and the ratio
 (goal: service ≤ 1.5× bare, p95 < 30 ms at 1M).
@@ -43,7 +43,7 @@ def build_queries(db, n: int, seed: int = 7) -> list[str]:  # noqa: ANN001
     rnd = random.Random(seed)
     with db.engine.connect() as c:
         people = c.execute(text(
-            "SELECT p.atena_no, p.juminhyo_code, p.name, p.name_kana, p.birth_date, t.name || a.banchi AS addr "
+            "SELECT p.atena_no, p.juminhyo_code, p.name, p.name_kana, p.birth_date, t.name || a.banchi AS addr, t.name AS town "
             "FROM persons p JOIN person_addresses a USING (atena_no) JOIN towns t ON t.town_code = a.town_code "
             "WHERE p.status = '1' AND NOT p.restricted ORDER BY p.atena_no LIMIT 5000")).all()
     out: list[str] = []
@@ -51,7 +51,7 @@ def build_queries(db, n: int, seed: int = 7) -> list[str]:  # noqa: ANN001
         p = rnd.choice(people)
         surname_kana, _, given_kana = p.name_kana.partition("\u3000")
         surname, _, given = p.name.partition("\u3000")
-        kind = i % 9
+        kind = i % 10
         if kind == 0:
             out.append(hiragana(surname_kana[:3]))                                # やまだ…
         elif kind == 1:
@@ -68,8 +68,10 @@ def build_queries(db, n: int, seed: int = 7) -> list[str]:  # noqa: ANN001
             out.append(f"{hiragana(surname_kana)} {hiragana(given_kana[:2])}")   # やまだ たろ
         elif kind == 7:
             out.append(p.birth_date.strftime("%Y%m%d"))
-        else:
+        elif kind == 8:
             out.append(p.juminhyo_code)                                            # 11 digits
+        else:
+            out.append(f"{hiragana(surname_kana)} {p.town}")                       # やまだ 一条
     return out
 
 
@@ -136,10 +138,10 @@ def main() -> int:
             hits_total += len(hits)
             bare_ms.append((t1 - t0) * 1000)
             service_ms.append((t2 - t1) * 1000)
-            per_kind.setdefault(i % 9, []).append((bare_ms[-1], service_ms[-1]))
+            per_kind.setdefault(i % 10, []).append((bare_ms[-1], service_ms[-1]))
         raw.close()
         labels = ["kana prefix", "kana + 和暦年", "和暦 date", "kanji name", "address", "宛名番号",
-                  "kana surname+given", "西暦 8 digits", "住民票コード"]
+                  "kana surname+given", "西暦 8 digits", "住民票コード", "kana + 町字"]
         print(f"queries: {len(queries)}  (mean hits {hits_total / len(queries):.1f})")
         print(f"{'kind':<20} {'bare p50':>9} {'bare p95':>9} {'svc p50':>9} {'svc p95':>9}")
         for k in sorted(per_kind):
