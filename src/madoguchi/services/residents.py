@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -155,7 +155,7 @@ def _date_range(token: str) -> tuple[date, date] | None:
     return None
 
 
-def parse_query(text: str, towns: Collection[str] = ()) -> ParsedQuery:
+def parse_query(text: str, towns: tuple[str, ...] = ()) -> ParsedQuery:
     """Classify each word of the entry field. Consecutive kana (or kanji) words form one name.
     `towns`: the 町字 names of the master (NFKC); a word that is one of them (or begins with one) is
     looked for among addresses too, whatever its ending (音江町字菊丘, 多度志, 鷹泊). Not a word that
@@ -180,7 +180,7 @@ def parse_query(text: str, towns: Collection[str] = ()) -> ParsedQuery:
         if any(ch.isdigit() for ch in token):
             q.addresses.append(address_key(raw))
             continue
-        if _ADDRESS_HINT.search(token) or any(token.startswith(t) for t in towns):
+        if _ADDRESS_HINT.search(token) or (towns and token.startswith(towns)):
             q.name_or_address.append(raw)
             continue
         name_parts.append(raw)
@@ -395,7 +395,7 @@ def town_names(db: Database) -> tuple[str, ...]:
     got = _TOWNS.get(key)
     if got is None or time.monotonic() - got[0] > TOWNS_TTL:
         with db.engine.connect() as conn:
-            names = tuple(sorted({unicodedata.normalize("NFKC", n) for (n,) in conn.execute(select(Town.name)) if n}))
+            names = tuple({unicodedata.normalize("NFKC", n) for (n,) in conn.execute(select(Town.name)) if n})
         got = _TOWNS[key] = (time.monotonic(), names)
     return got[1]
 

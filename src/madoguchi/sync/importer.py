@@ -432,11 +432,12 @@ class _Load:
         names = ", ".join(f"'{t}'" for t in tbls)
         return f"NOT EXISTS (SELECT 1 FROM stg_held h WHERE h.atena_no = {alias}.atena_no AND h.tbl IN ({names}))"
 
-    def hold(self, tbl: str, atena_nos: Iterable[str]) -> None:
-        rows = [{"tbl": tbl, "atena_no": a} for a in atena_nos]
+    def hold(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Hold (live table, atena_no) at the previous state."""
+        rows = [{"tbl": t, "atena_no": a} for t, a in pairs]
         if rows:
             self.conn.execute(insert(STG_HELD), rows)
-            self.held_tbls.add(tbl)
+            self.held_tbls.update(r["tbl"] for r in rows)
 
     def key(self, kind: str, alias: str) -> str:
         """SQL: the locality key of a row of `kind` (staging or live table alias) as one text value."""
@@ -899,10 +900,8 @@ class _Load:
         finally:
             self.close_pool()
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
-        held = [(HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
-                if i.key and kind_of.get(i.file) in HOLDABLE]
-        for tbl in {t for t, _a in held}:
-            self.hold(tbl, [a for t, a in held if t == tbl])
+        self.hold((HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
+                  if i.key and kind_of.get(i.file) in HOLDABLE)
         self._key_index("residents", "ix_stg_res_atena", "atena_no")
         self._key_index("qualifications", "ix_stg_q_atena", "atena_no, kind, start_date")
         self._key_index("addresses", "ix_stg_addr", "town_code, banchi")
@@ -946,7 +945,7 @@ class _Load:
         self.counts[file_kind]["quarantined"] += len(rows)
         self.counts[file_kind]["loaded"] -= len(rows)
         if hold:
-            self.hold(hold, [r[1] for r in rows])
+            self.hold((hold, r[1]) for r in rows)
         return rows
 
     def _town_known(self, code: str) -> str:
@@ -960,10 +959,11 @@ class _Load:
         """SQL: the rows of `table` whose person is not in tonight's residents file — neither read now
         nor (delta) unchanged since the last load. Delta: branches without OR, so that persons are
         looked up by key."""
-        read = "NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {q}.atena_no)"
+        def unread(alias: str) -> str:
+            return f"NOT EXISTS (SELECT 1 FROM stg_residents r WHERE r.atena_no = {alias}.atena_no)"
         if self.modes.get("residents") != "delta":
-            return read.format(q=table)
-        read = f"SELECT q.line FROM {table} q WHERE {read.format(q='q')}"
+            return unread(table)
+        read = f"SELECT q.line FROM {table} q WHERE {unread('q')}"
         return (f"line IN ({read} AND q.atena_no IN (SELECT key FROM aff_residents) UNION "
                 f"{read} AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.atena_no = q.atena_no))")
 
@@ -1040,20 +1040,19 @@ class _Load:
         should one slip through, adding the constraint fails the load), unless a foreign key uses them."""
         if not self.pg or rows < REBUILD_MIN_ROWS or table not in self.empty:
             return []  # dropping an index would lock out readers of the previous rows until the commit
-        t = table
         constraints = [(name, sql) for name, sql in self.x(
             "SELECT k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conrelid = CAST(:t AS regclass) "
             "AND k.contype IN ('p', 'u') AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
-            "AND f.conindid = k.conindid) ORDER BY k.contype", t=t)]
+            "AND f.conindid = k.conindid) ORDER BY k.contype", t=table)]
         indexes = [(name, sql) for name, sql in self.x(
             "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisprimary AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", t=t)]
+            "(SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)", t=table)]
         for name, _sql in indexes:
             self.x(f'DROP INDEX "{name}"')
         for name, _sql in constraints:
-            self.x(f'ALTER TABLE {t} DROP CONSTRAINT "{name}"')
-        return [f'ALTER TABLE {t} ADD CONSTRAINT "{name}" {sql}' for name, sql in constraints] + [
+            self.x(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        return [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {sql}' for name, sql in constraints] + [
             sql for _name, sql in indexes]
 
     def _build(self, defs: list[str]) -> None:
