@@ -171,3 +171,31 @@ def test_town_names_without_an_address_ending_are_searched_as_addresses(clerk_en
             conn.execute(delete(PersonRow).where(PersonRow.atena_no == "1901"))
             conn.execute(delete(Town).where(Town.town_code == "01228037"))
         residents._TOWNS.clear()
+
+
+def test_a_person_is_found_by_their_tsusho(clerk_env):
+    """通称 (alias) in kana and in kanji, next to the registered name. The PostgreSQL indexes of the 通称
+    hold only persons who have one (0007); the search must still find them by it."""
+    from sqlalchemy import delete, insert
+
+    from madoguchi.domain.kana import fold_kana
+    from madoguchi.store.models import PersonAddressRow, PersonRow
+    base, db, actor = clerk_env
+    with base.engine.begin() as conn:
+        conn.execute(insert(PersonRow), [dict(atena_no="1902", juminhyo_code="90000001902", household_no="H902",
+                                              is_householder=True, relationship="世帯主", name="金\u3000花子",
+                                              name_kana="キム\u3000ファジャ", kana_key=fold_kana("キムファジャ"),
+                                              alias="金田\u3000花子", alias_kana="カネダ\u3000ハナコ",
+                                              alias_kana_key=fold_kana("カネダハナコ"), birth_date=date(1970, 2, 3),
+                                              sex="2", status="1", restricted=False, nationality="韓国")])
+        conn.execute(insert(PersonAddressRow), [dict(atena_no="1902", restricted=False, postal_code="0740021",
+                                                     town_code="01228003", banchi="12番地", katagaki="",
+                                                     address_key=residents.address_key("広里町12番地"))])
+    try:
+        for query in ("かねだ", "カネダ　ハナコ", "金田", "きむ", "金", "かねだ 広里町"):
+            assert ids(residents.search(db, actor, query, today=TODAY)) == ["1902"], query
+        assert ids(residents.search(db, actor, "かねだ 一条", today=TODAY)) == []
+    finally:
+        with base.engine.begin() as conn:
+            conn.execute(delete(PersonAddressRow).where(PersonAddressRow.atena_no == "1902"))
+            conn.execute(delete(PersonRow).where(PersonRow.atena_no == "1902"))

@@ -281,6 +281,8 @@ def _variants(q: ParsedQuery, *, visible: ColumnElement[bool], pg: bool):  # noq
                              .like(bindparam("name", type_=String), escape="\\"))
             key = _c(P.alias_kana_key if alias else P.kana_key, pg) if q.kana else \
                 (_c(P.alias, pg) if alias else _name_expr(pg))
+            if alias:  # never true of a match; lets PostgreSQL use the partial 通称 indexes (0007)
+                conds.append((P.alias_kana_key if q.kana else P.alias) != "")
             variants.append((conds, key))
     else:
         variants.append(([], None))
