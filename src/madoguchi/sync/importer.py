@@ -176,6 +176,8 @@ def _fold(s: str) -> str:
 def _fold_name(s: str) -> str:
     # Fold surname and given name separately: both repeat a lot, so the cache hits. A part that is
     # empty or starts with a long vowel mark depends on the part before it: then fold the whole.
+    if not s:  # most residents have no 通称
+        return ""
     parts = s.replace(" ", "\u3000").split("\u3000")
     if len(parts) == 2:  # the usual 姓　名
         return _fold(s) if parts[1][:1] in "ーｰ" else _fold(parts[0]) + _fold(parts[1])
