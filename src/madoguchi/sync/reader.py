@@ -8,6 +8,7 @@ an unknown date), or as an `Issue` saying, in Japanese, which file, line and col
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -84,6 +85,17 @@ def _timestamp(s: str) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _plain_timestamp(v: str) -> str | None:
+    """The usual timestamp (`YYYY-MM-DD HH:MM:SS`, or with T and +09:00) as stored; None for any other."""
+    if v[10:11] in (" ", "T") and (len(v) == 19 or (len(v) == 25 and v.endswith("+09:00"))):
+        try:
+            datetime.fromisoformat(v)
+            return f"{v[:10]} {v[11:19]}"
+        except ValueError:
+            pass
+    return None
+
+
 class Converter:
     """Field conversion for one file mapping, with caches for values that repeat (dates, codes)."""
 
@@ -92,91 +104,49 @@ class Converter:
         self._dates: dict[str, str | FieldError] = {}
         self._nulls = frozenset(fm.null_values)
 
-    def for_field(self, f: FieldDef) -> Callable[[str | None], object]:
-        """A converter for one field with fast paths for the common cases (speed at 1M rows)."""
-        slow = self.convert
-        if f.name in self.fm.codes or self._nulls:
-            return lambda v: slow(f, v)
-        optional, default = not f.required, f.default
-        if f.kind == "digits":
-            n = f.digits
-
-            def digits(v: str | None) -> object:
-                if v and v.isascii() and v.isdigit() and (not n or len(v) == n):
-                    return v
-                return default if not v and optional else slow(f, v)
-            return digits
-        if f.kind == "text":
-            chars = " \t\r" if self.fm.format == "csv" else _PAD
-            limit = self.fm.limit(f) or 1 << 30
-
-            def text(v: str | None) -> object:
-                t = v.strip(chars) if v else ""
-                if not t:
-                    return default if optional else slow(f, v)
-                return t if len(t) <= limit else slow(f, v)
-            return text
-        if f.kind == "date":
-            dates = self._dates
-
-            def dt(v: str | None) -> object:
-                if not v and optional:
-                    return None
-                got = dates.get(v) if v else None
-                return got if got.__class__ is str else slow(f, v)
-            return dt
-        if f.kind == "timestamp":
-            def ts(v: str | None) -> object:
-                if not v and optional:
-                    return None
-                if v and v[10:11] in (" ", "T") and (len(v) == 19 or (len(v) == 25 and v.endswith("+09:00"))):
-                    try:
-                        datetime.fromisoformat(v)
-                        return f"{v[:10]} {v[11:19]}"
-                    except ValueError:
-                        pass
-                return slow(f, v)
-            return ts
-        if f.kind == "enum":
-            ok = frozenset(c for c in f.choices if c)
-            return lambda v: v if v in ok else (default if not v and optional else slow(f, v))
-        if f.kind == "bool":
-            return lambda v: True if v == "1" else False if v == "0" else slow(f, v)
-        return lambda v: slow(f, v)  # pragma: no cover
-
-    def row_converter(self, columns: list[tuple[int, FieldDef]]) -> Callable[[list[str]], list]:
-        """One function for a whole row (field from column i each): the fast paths of `for_field`
-        written out in one expression per field, so that a usual value costs no Python call. Whatever
-        such an expression does not accept goes to `for_field`'s converter, which decides (and names
-        the error). Generated source, as dataclasses and namedtuple do: at 1M residents × 32 fields
-        the calls were a fifth of reading."""
-        ns: dict[str, object] = {"D": self._dates}
+    def row_converter(self, columns: list[tuple[int, FieldDef]], *, missing: bool = False
+                      ) -> Callable[[list], list]:
+        """One function for a whole row (field f from column i each, `convert` for every value):
+        the usual values (a plain text within its limit, digits, a date seen before, a code) are
+        checked by one generated expression per field, so that they cost no Python call; any other
+        value goes to `convert`, which decides and names the error. Generated source, as dataclasses
+        and namedtuple do: at 1M residents × 32 fields the calls were a fifth of reading.
+        `missing`: a value may be None (no such column in this row)."""
+        fm = self.fm
+        ns: dict[str, object] = {"D": self._dates, "TS": _plain_timestamp}
         exprs = []
         for k, (i, f) in enumerate(columns):
-            c, v = f"c{k}", f"row[{i}]"
-            ns[c] = self.for_field(f)
-            if f.name in self.fm.codes or self._nulls:
-                exprs.append(f"{c}({v})")
+            s = f"s{k}"
+            ns[s] = functools.partial(self.convert, f)
+            # `first`: the value's first use in the expression, binding x; later uses read x
+            first = "x" if missing else f"(x := row[{i}])"
+            if f.name in fm.codes or self._nulls:
+                e = f"{s}({first})"
             elif f.kind == "text":
-                chars = " \t\r" if self.fm.format == "csv" else _PAD
-                limit = self.fm.limit(f) or 1 << 30
-                empty = f"{f.default!r} if not t else " if not f.required else ""
-                exprs.append(f"(t if (t := {v}.strip({chars!r})) and len(t) <= {limit} else {empty}{c}({v}))")
+                chars = " \t\r" if fm.format == "csv" else _PAD
+                empty = "" if f.required else f"{f.default!r} if not t else "
+                e = f"(t if (t := {first}.strip({chars!r})) and len(t) <= {fm.limit(f) or 1 << 30} else {empty}{s}(x))"
             elif f.kind == "digits":
-                n = f" and len(v) == {f.digits}" if f.digits else ""
-                exprs.append(f"(v if (v := {v}).isdigit() and v.isascii(){n} else {c}(v))")
+                n = f" and len(x) == {f.digits}" if f.digits else ""
+                empty = "" if f.required else f"{f.default!r} if not x else "
+                e = f"(x if {first}.isdigit() and x.isascii(){n} else {empty}{s}(x))"
             elif f.kind == "date":
-                empty = "None if not v else " if not f.required else ""
-                exprs.append(f"(g if (g := D.get(v := {v})).__class__ is str else {empty}{c}(v))")
+                empty = "" if f.required else "None if not x else "
+                e = f"(g if (g := D.get({first})).__class__ is str else {empty}{s}(x))"
+            elif f.kind == "timestamp":
+                empty = "" if f.required else "None if not x else "
+                e = f"(g if (g := TS({first})) is not None else {empty}{s}(x))"
             elif f.kind == "enum":
-                ns[f"ok{k}"] = frozenset(x for x in f.choices if x)
-                exprs.append(f"(v if (v := {v}) in ok{k} else {c}(v))")
+                ns[f"ok{k}"] = frozenset(c for c in f.choices if c)
+                empty = "" if f.required else f"{f.default!r} if not x else "
+                e = f"(x if {first} in ok{k} else {empty}{s}(x))"
             elif f.kind == "bool":
-                exprs.append(f'(True if (v := {v}) == "1" else False if v == "0" else {c}(v))')
+                e = f'(True if {first} == "1" else False if x == "0" else {s}(x))'
             else:
-                exprs.append(f"{c}({v})")
+                e = f"{s}({first})"
+            exprs.append(f"({s}(None) if (x := row[{i}]) is None else {e})" if missing else e)
         src = "def convert(row):\n    return [" + ",\n            ".join(exprs) + "]\n"
-        exec(compile(src, f"<row converter: {self.fm.kind}>", "exec"), ns)  # noqa: S102 - our own source
+        exec(compile(src, f"<row converter: {fm.kind}>", "exec"), ns)  # noqa: S102 - our own source
         return ns["convert"]  # type: ignore[return-value]
 
     def convert(self, f: FieldDef, v: str | None) -> object:
@@ -383,16 +353,17 @@ class FileReader:
                 src = self.fm.source(f.name)
                 consts.append(src.value)
                 idx.append(int(src.header) - 1 if src.header and src.header.isdigit() else None)
-        convs = [self.conv.for_field(f) for f in fields]
-        plan = list(zip(idx, consts, convs))
+        plan = list(zip(idx, consts))
+
         def arg(row: list[str], i: int | None, c: str | None) -> str | None:
             """A field's raw value: its constant, its column, or None (no such column in this row)."""
             return c if c is not None else (row[i] if i is not None and i < len(row) else None)
 
         # The usual case: a header names every field's column, and every row has the header's length.
-        direct = (self.conv.row_converter(list(zip(idx, fields)))  # type: ignore[arg-type]
-                  if header_len and all(i is not None and i < header_len for i in idx) and
-                  all(c is None for c in consts) else None)
+        direct = (header_len and all(i is not None and i < header_len for i in idx) and
+                  all(c is None for c in consts))
+        convert = self.conv.row_converter(list(zip(idx, fields)) if direct else list(enumerate(fields)),
+                                          missing=not direct)  # type: ignore[arg-type]
         while True:
             self._in_record = False
             try:
@@ -435,15 +406,13 @@ class FileReader:
                 self._report(start, col, reason, raw, self._key(row, idx))
                 continue
             try:
-                if direct is not None:  # every field from a column of this full-length row
-                    out = direct(row)
-                else:
-                    out = [cv(arg(row, i, c)) for i, c, cv in plan]
+                # direct: every field from a column of this full-length row
+                out = convert(row if direct else [arg(row, i, c) for i, c in plan])
             except FieldError:
                 # Again field by field, to name the first field that is wrong.
-                for f, (i, c, cv) in zip(fields, plan):
+                for f, (i, c) in zip(fields, plan):
                     try:
-                        cv(arg(row, i, c))
+                        self.conv.convert(f, arg(row, i, c))
                     except FieldError as exc:
                         self._report(start, self.fm.source(f.name).describe(), str(exc), raw, self._key(row, idx))
                         break
