@@ -19,17 +19,17 @@ ALIAS_INDEXES = (
 )
 
 
-def upgrade() -> None:
+def _rebuild(partial: bool) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, spec, col in ALIAS_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
-        op.execute(f"CREATE INDEX {name} ON {spec} WHERE {col} <> ''")
+        op.execute(f"CREATE INDEX {name} ON {spec}" + (f" WHERE {col} <> ''" if partial else ""))
+
+
+def upgrade() -> None:
+    _rebuild(partial=True)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for name, spec, _col in ALIAS_INDEXES:
-        op.execute(f"DROP INDEX IF EXISTS {name}")
-        op.execute(f"CREATE INDEX {name} ON {spec}")
+    _rebuild(partial=False)
