@@ -57,25 +57,26 @@ def run_child(url: str, folder: Path, full: bool = False) -> dict:
 
 
 # What the live schema indexes, on the same source columns: with these the copied rows are as
-# searchable as after a load (name, kana, 通称, household, address, qualifications).
+# searchable as after a load (name, kana, 通称, household, address, qualifications); key columns in
+# byte order, as the live ones (migration 0008).
 RAW_INDEXES = (
-    "CREATE UNIQUE INDEX ON residents (atena_no)",
-    "CREATE INDEX ON residents (household_no)",
+    "CREATE UNIQUE INDEX ON residents (atena_no COLLATE \"C\")",
+    "CREATE INDEX ON residents (household_no COLLATE \"C\")",
     "CREATE INDEX ON residents (birth_date)",
-    "CREATE INDEX ON residents (juminhyo_code)",
+    "CREATE INDEX ON residents (juminhyo_code COLLATE \"C\")",
     "CREATE INDEX ON residents ((name_kana COLLATE \"C\"), birth_date, atena_no) WHERE status = '1'",
     "CREATE INDEX ON residents ((name_kana COLLATE \"C\"), birth_date, atena_no) WHERE status <> '1'",
     "CREATE INDEX ON residents ((alias_kana COLLATE \"C\"), birth_date, atena_no) WHERE alias_kana <> ''",
     "CREATE INDEX ON residents ((replace(name, '\u3000', '') COLLATE \"C\"), birth_date, atena_no) WHERE status = '1'",
     "CREATE INDEX ON residents ((replace(name, '\u3000', '') COLLATE \"C\"), birth_date, atena_no) WHERE status <> '1'",
     "CREATE INDEX ON residents ((alias COLLATE \"C\"), birth_date, atena_no) WHERE alias <> ''",
-    "CREATE INDEX ON residents (household_no) WHERE is_householder = '1'",
-    "CREATE INDEX ON residents (town_code)",
+    "CREATE INDEX ON residents (household_no COLLATE \"C\") WHERE is_householder = '1'",
+    "CREATE INDEX ON residents (town_code COLLATE \"C\")",
     "CREATE INDEX ON residents ((town_code || banchi || katagaki COLLATE \"C\"))",
-    "CREATE INDEX ON qualifications (atena_no)",
-    "CREATE INDEX ON support_measures (atena_no)",
-    "CREATE UNIQUE INDEX ON addresses (town_code, banchi)",
-    "CREATE UNIQUE INDEX ON katagaki (town_code, banchi, katagaki)",
+    "CREATE INDEX ON qualifications (atena_no COLLATE \"C\")",
+    "CREATE INDEX ON support_measures (atena_no COLLATE \"C\")",
+    "CREATE UNIQUE INDEX ON addresses (town_code COLLATE \"C\", banchi)",
+    "CREATE UNIQUE INDEX ON katagaki (town_code COLLATE \"C\", banchi, katagaki)",
 )
 
 

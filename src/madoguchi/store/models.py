@@ -32,6 +32,14 @@ TS = DateTime(timezone=True)
 # and row-level security hides that table's rows of a restricted person.
 SourceHash = Uuid(as_uuid=False)
 
+
+def Code(length: int | None = None) -> String:  # noqa: N802 - a column type, like String
+    """A key or code column (宛名番号, 世帯番号, 町字コード …): byte order ("C") on PostgreSQL. The same
+    order as the database's for these ASCII keys, but sorting it needs no locale: index builds,
+    ANALYZE and merge joins of a 1,000,000-resident load run up to four times faster. Every column
+    that is joined with another one is a Code, so that joins keep using indexes (migration 0008)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
 # --- address master ---------------------------------------------------------------------------
 
 
@@ -39,7 +47,7 @@ class Town(Base):
     """町字 of the city."""
 
     __tablename__ = "towns"
-    town_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    town_code: Mapped[str] = mapped_column(Code(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     kana: Mapped[str] = mapped_column(String(200), default="")
     kana_key: Mapped[str] = mapped_column(String(200), default="", index=True)
@@ -49,7 +57,7 @@ class Town(Base):
 class Banchi(Base):
     __tablename__ = "banchi"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    town_code: Mapped[str] = mapped_column(String(16))  # searched through uq_banchi_town_code
+    town_code: Mapped[str] = mapped_column(Code(16))  # searched through uq_banchi_town_code
     # The 町字 name and reading as this row of the master gives them (the town row is their majority).
     town_name: Mapped[str] = mapped_column(String(100), default="")
     town_kana: Mapped[str] = mapped_column(String(200), default="")
@@ -64,7 +72,7 @@ class Banchi(Base):
 class Katagaki(Base):
     __tablename__ = "katagaki"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    town_code: Mapped[str] = mapped_column(String(16))
+    town_code: Mapped[str] = mapped_column(Code(16))
     banchi: Mapped[str] = mapped_column(String(100))
     katagaki: Mapped[str] = mapped_column(String(200))
     katagaki_kana: Mapped[str] = mapped_column(String(400), default="")
@@ -79,9 +87,9 @@ class PersonRow(Base):
     """宛名. Non-address fields; readable by every clerk role."""
 
     __tablename__ = "persons"
-    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
-    juminhyo_code: Mapped[str] = mapped_column(String(11), default="", index=True)
-    household_no: Mapped[str] = mapped_column(String(20), index=True)
+    atena_no: Mapped[str] = mapped_column(Code(20), primary_key=True)
+    juminhyo_code: Mapped[str] = mapped_column(Code(11), default="", index=True)
+    household_no: Mapped[str] = mapped_column(Code(20), index=True)
     is_householder: Mapped[bool] = mapped_column(Boolean, default=False)
     relationship: Mapped[str] = mapped_column(String(40), default="")
     resident_kind: Mapped[str] = mapped_column(String(1), default="1")
@@ -117,10 +125,10 @@ class PersonAddressRow(Base):
     """住所 of a person. PostgreSQL RLS hides rows of restricted persons from unpermitted roles."""
 
     __tablename__ = "person_addresses"
-    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    atena_no: Mapped[str] = mapped_column(Code(20), primary_key=True)
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     postal_code: Mapped[str] = mapped_column(String(7), default="")
-    town_code: Mapped[str] = mapped_column(String(16), default="", index=True)
+    town_code: Mapped[str] = mapped_column(Code(16), default="", index=True)
     banchi: Mapped[str] = mapped_column(String(100), default="")
     katagaki: Mapped[str] = mapped_column(String(200), default="")
     address_key: Mapped[str] = mapped_column(String(400), default="")
@@ -132,8 +140,8 @@ class QualificationRow(Base):
     __tablename__ = "qualifications"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
-    atena_no: Mapped[str] = mapped_column(String(20), index=True)
-    kind: Mapped[str] = mapped_column(String(40))
+    atena_no: Mapped[str] = mapped_column(Code(20), index=True)
+    kind: Mapped[str] = mapped_column(Code(40))
     role: Mapped[str] = mapped_column(String(20), default="insured")
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
@@ -146,7 +154,7 @@ class SupportMeasureRow(Base):
 
     __tablename__ = "support_measures"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    atena_no: Mapped[str] = mapped_column(String(20), index=True)
+    atena_no: Mapped[str] = mapped_column(Code(20), index=True)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(20), default="other")
@@ -177,7 +185,7 @@ class ImportChange(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
     run_id: Mapped[int] = mapped_column(Integer, index=True)
-    atena_no: Mapped[str] = mapped_column(String(20))
+    atena_no: Mapped[str] = mapped_column(Code(20))
     change: Mapped[str] = mapped_column(String(20))
 
 
@@ -266,7 +274,7 @@ class CaseRow(Base):
     case_no: Mapped[str] = mapped_column(String(30), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     purpose: Mapped[str] = mapped_column(Text, default="")
-    subject_atena_no: Mapped[str | None] = mapped_column(String(20), index=True)
+    subject_atena_no: Mapped[str | None] = mapped_column(Code(20), index=True)
     visitor: Mapped[dict] = mapped_column(JSON, default=dict)
     opened_at: Mapped[datetime] = mapped_column(TS)
     opened_by: Mapped[str] = mapped_column(String(63))
@@ -310,7 +318,7 @@ class IdentityCheckRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("cases.id"), index=True)
     subject: Mapped[str] = mapped_column(String(20), default="visitor")  # visitor / proxy
-    atena_no: Mapped[str | None] = mapped_column(String(20))
+    atena_no: Mapped[str | None] = mapped_column(Code(20))
     documents: Mapped[list] = mapped_column(JSON, default=list)
     stated: Mapped[dict] = mapped_column(JSON, default=dict)
     differences: Mapped[list] = mapped_column(JSON, default=list)
@@ -366,7 +374,7 @@ class CertificateRequestRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(Integer, ForeignKey("cases.id"), index=True)
     kind_id: Mapped[str] = mapped_column(String(100))
-    subject_atena_no: Mapped[str | None] = mapped_column(String(20))
+    subject_atena_no: Mapped[str | None] = mapped_column(Code(20))
     copies: Mapped[int] = mapped_column(Integer, default=1)
     options: Mapped[dict] = mapped_column(JSON, default=dict)
     purpose: Mapped[str] = mapped_column(Text, default="")

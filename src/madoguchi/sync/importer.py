@@ -55,7 +55,7 @@ from sqlalchemy.schema import CreateTable
 from madoguchi.domain.jst import JST
 from madoguchi.domain.kana import fold_kana
 from madoguchi.errors import ImportFailed
-from madoguchi.store.models import (Banchi, ImportIssue, ImportRun, Katagaki, PersonAddressRow, PersonRow,
+from madoguchi.store.models import (Banchi, Code, ImportIssue, ImportRun, Katagaki, PersonAddressRow, PersonRow,
                                     QualificationRow, SupportMeasureRow)
 from madoguchi.sync.mapping import CATALOGUE, FileMapping, Mapping, default_mapping, load_mapping
 from madoguchi.sync.reader import FileReader, Issue
@@ -149,15 +149,15 @@ STAGING = {k: _stg_table(k) for k in ORDER}
 INDEX = {k: _tmp(f"idx_{k}", Column("line", Integer), Column("off", BigInteger), Column("len", Integer),
                  Column("h", Uuid(as_uuid=False))) for k in ORDER}
 CLASSES = {k: _tmp(f"cls_{k}", Column("h", Uuid(as_uuid=False)), Column("n", Integer), Column("lv", Integer),
-                   Column("lkey", String), Column("line", Integer), Column("off", BigInteger), Column("len", Integer))
+                   Column("lkey", Code()), Column("line", Integer), Column("off", BigInteger), Column("len", Integer))
            for k in ORDER}
-AFFECTED = {k: _tmp(f"aff_{k}", Column("key", String)) for k in ORDER}
-AFF_TOWNS = _tmp("aff_towns", Column("town", String))  # the 町字 of touched address keys
-STG_TOWNS = _tmp("stg_towns", Column("town_code", String), Column("name", String), Column("kana", String),
+AFFECTED = {k: _tmp(f"aff_{k}", Column("key", Code())) for k in ORDER}
+AFF_TOWNS = _tmp("aff_towns", Column("town", Code()))  # the 町字 of touched address keys
+STG_TOWNS = _tmp("stg_towns", Column("town_code", Code()), Column("name", String), Column("kana", String),
                  Column("kana_key", String), Column("postal_code", String))
-STG_DIFF = _tmp("stg_diff", Column("atena_no", String), Column("s_status", String), Column("p_status", String),
+STG_DIFF = _tmp("stg_diff", Column("atena_no", Code()), Column("s_status", String), Column("p_status", String),
                 Column("same_person", Integer), Column("same_addr", Integer), Column("moved", Integer))
-STG_HELD = _tmp("stg_held", Column("tbl", String), Column("atena_no", String))
+STG_HELD = _tmp("stg_held", Column("tbl", String), Column("atena_no", Code()))
 # The full way on PostgreSQL: the live rows and staging rows without an identical partner, and the
 # pairs whose record hash differs (lid: live id, sline: staging line), from one join.
 STG_MERGE = _tmp("stg_merge", Column("lid", BigInteger), Column("sline", Integer), Column("h", Uuid(as_uuid=False)))
@@ -444,7 +444,10 @@ class _Load:
     def key(self, kind: str, alias: str) -> str:
         """SQL: the locality key of a row of `kind` (staging or live table alias) as one text value."""
         cols = [f"{alias}.{c}" for c in KEYS[kind]]
-        return f" || {'chr(31)' if self.pg else 'char(31)'} || ".join(cols)
+        if not self.pg:
+            return " || char(31) || ".join(cols)
+        # "C" as the key tables (Code): 町字コード || 番地 mixes two collations, which MAX cannot sort
+        return f'({" || chr(31) || ".join(cols)}) COLLATE "C"' if len(cols) > 1 else cols[0]
 
     def touched(self, kind: str, alias: str) -> str:
         """SQL: the live row `alias` may change in this load (always, the full way)."""
