@@ -35,8 +35,8 @@ SourceHash = Uuid(as_uuid=False)
 
 def Code(length: int | None = None) -> String:  # noqa: N802 - a column type, like String
     """A key or code column (宛名番号, 世帯番号, 町字コード …): byte order ("C") on PostgreSQL. The same
-    order as the database's for these ASCII keys, but sorting it needs no locale: index builds,
-    ANALYZE and merge joins of a 1,000,000-resident load run up to four times faster. Every column
+    order as the database's for these ASCII keys, but sorting it needs no locale: an index on one
+    of them builds up to four times faster (1,000,000 住民票コード: 4.1 s → 0.9 s). Every column
     that is joined with another one is a Code, so that joins keep using indexes (migration 0008)."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
