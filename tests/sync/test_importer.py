@@ -354,6 +354,33 @@ def test_row_count_mismatch_rejects_the_export(any_db, tmp_path):
     _assert_rejected(any_db, folder, "行数がマニフェストと違います", before)
 
 
+def _fail_in_a_later_file(db, tmp_path, workers: int | None = None, full: bool = False) -> None:  # noqa: ANN001
+    import_export(db, write_export(tmp_path / "good"), today=TODAY)
+    before = snapshot(db)
+    res = base_residents()
+    res[0]["name"] = "山田\u3000一郎"
+    res.append(person("A006", "新井\u3000新", "アライ\u3000シン", "H5", head=True, banchi="2番地"))
+    folder = write_export(tmp_path / "e", residents=res, export_id="E2")
+    write_manifest(folder, {"residents.csv": 6, "qualifications.csv": 4, "support_measures.csv": 1,
+                            "addresses.csv": 3, "katagaki.csv": 1}, "E2")
+    with pytest.raises(ImportFailed, match="qualifications.csv の行数がマニフェストと違います"):
+        import_export(db, folder, today=TODAY, workers=workers, full=full)
+    assert snapshot(db) == before
+
+
+def test_failure_in_a_later_file_undoes_the_persons_already_written(any_db, tmp_path):
+    """The persons are written before the qualifications are read (their parsing overlaps that
+    write): a qualifications file that turns out shorter than the manifest says must still leave
+    every table as it was, persons included."""
+    _fail_in_a_later_file(any_db, tmp_path)
+
+
+def test_failure_in_a_later_file_parsed_ahead_by_the_workers(pg_db, tmp_path):
+    """The same, read the full way: the qualifications are parsed by worker processes while the
+    persons are written."""
+    _fail_in_a_later_file(pg_db, tmp_path, workers=3, full=True)
+
+
 def test_unclosed_quote_swallowing_rows_rejects_the_export(any_db, tmp_path):
     import_export(any_db, write_export(tmp_path / "good"), today=TODAY)
     before = snapshot(any_db)

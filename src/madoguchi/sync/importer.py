@@ -62,8 +62,13 @@ from madoguchi.sync.reader import FileReader, Issue
 from madoguchi.sync.records import COPY_HEADER, COPY_TRAILER, guess_chunks, scan, unpack_rows
 
 Progress = Callable[[str, int, "int | None"], None]
-# Files are read in this order: the address master first (residents are checked against it).
-ORDER = ("addresses", "katagaki", "residents", "qualifications", "support_measures")
+# Files are read in this order: the address master first (residents are checked against it). The
+# files per person (DETAILS) are read after the masters are checked and written: on PostgreSQL the
+# worker processes parse them meanwhile (a first load), where one core would otherwise sit idle
+# while the database fills and indexes the persons.
+MASTERS = ("addresses", "katagaki", "residents")
+DETAILS = ("qualifications", "support_measures")
+ORDER = (*MASTERS, *DETAILS)
 HOLDABLE = {"residents": "persons", "qualifications": "qualifications", "support_measures": "support_measures"}
 # Per file: the live table that keeps each row's record hash, and the columns of its locality key
 # (delta mode): the records of one key are read, checked and merged together.
@@ -402,6 +407,11 @@ class _Load:
         self.empty: set[str] = set()
         self.held_tbls: set[str] = set()  # stg_held has rows of these live tables
         self.unique: set[str] = set()  # staging kinds proven free of duplicate keys by a unique index
+        self.layouts: dict[str, tuple] = {}
+        self.scans: dict[str, tuple | None] = {}
+        self.early: dict[str, tuple] = {}  # kind -> (range, submitted, job): parsing started ahead
+        self.tables: dict[str, list[int]] = {}  # live table -> [deleted, inserted]
+        self.rehashed = 0
         self.t0 = time.monotonic()
 
     # -- SQL helpers --
@@ -620,8 +630,30 @@ class _Load:
             yield part
             expected = (part.stop, part.stop_line)
 
-    def _parallel(self, nbytes: int) -> bool:
-        return self.pg and self.workers >= 2 and (self.force_parallel or nbytes >= PARALLEL_MIN_BYTES)
+    def _parallel(self, fm: FileMapping, nbytes: int) -> bool:
+        """Whether a range is parsed by the worker processes (a header-less CSV cannot be split)."""
+        return (self.pg and self.workers >= 2 and not (fm.format == "csv" and not fm.header)
+                and (self.force_parallel or nbytes >= PARALLEL_MIN_BYTES))
+
+    def _submit_parse(self, kind: str, rng: tuple[int, int, int]) -> tuple[list, Callable]:
+        fm = self.mapping.files[kind]
+        path = self.folder / fm.path
+        header, _start, _base, salt = self.layouts[kind]
+        towns = self.town_names
+
+        def job(s: int, e: int, b: int, name: str) -> tuple:
+            return (str(path), fm, kind, s, e, b, header, towns, salt, name)
+        return self._submit(kind, path, fm, *rng, job, _parse_part), job
+
+    def _start_details(self) -> None:
+        """Hand the per-person files read the full way to the worker processes now, behind the
+        residents: their parsing overlaps the writing of the persons (see DETAILS)."""
+        for kind in DETAILS:
+            if kind in self.present and kind not in self.early and self.modes[kind] == "full":
+                _header, data_start, line_base, _salt = self.layouts[kind]
+                rng = (data_start, (self.folder / self.mapping.files[kind].path).stat().st_size, line_base)
+                if self._parallel(self.mapping.files[kind], rng[1] - rng[0]):
+                    self.early[kind] = (rng, *self._submit_parse(kind, rng))
 
     def _read(self, kind: str, path: Path, fm: FileMapping, ranges: list[tuple[int, int, int]],
               header: list[str] | None, salt: bytes, label: str, total: int | None,
@@ -630,15 +662,15 @@ class _Load:
         the scan found per line (delta mode); a record that hashes differently now was rewritten."""
         got = {"records": 0, "loaded": 0, "bad": 0, "unchecked": 0}
         towns = self.town_names
-        parallel = not (fm.format == "csv" and not fm.header)
-        big = [r for r in ranges if parallel and self._parallel(r[1] - r[0])]
-        small = [r for r in ranges if not (parallel and self._parallel(r[1] - r[0]))]
+        big = [r for r in ranges if self._parallel(fm, r[1] - r[0])]
+        small = [r for r in ranges if not self._parallel(fm, r[1] - r[0])]
         with _Writer(self.conn, STAGING[kind]) as w:
-            for start, end, base in big:
-                def job(s: int, e: int, b: int, name: str) -> tuple:
-                    return (str(path), fm, kind, s, e, b, header, towns, salt, name)
-                for part in self._chain(self._submit(kind, path, fm, start, end, base, job, _parse_part),
-                                        job, _parse_part):
+            for rng in big:
+                early = self.early.pop(kind, None)
+                submitted, job = early[1:] if early and early[0] == rng else self._submit_parse(kind, rng)
+                if kind == "residents":
+                    self._start_details()
+                for part in self._chain(submitted, job, _parse_part):
                     with open(part.out, "rb") as fh:
                         for block in iter(lambda: fh.read(1 << 20), b""):
                             w.write_raw(block)
@@ -874,7 +906,9 @@ class _Load:
             q = "SELECT town_code, name, kana, postal_code FROM towns"
         self.town_names = {r[0]: (r[1], r[2], r[3]) for r in self.x(q)}
 
-    def stage(self) -> None:
+    def prepare(self) -> None:
+        """Staging tables; each file's layout and mode; the scans of the delta files, all at once (the
+        workers hash one file while the database works)."""
         if self.pg:  # one round trip for two dozen tables
             ddl = [f"DROP TABLE IF EXISTS {t.name}; {CreateTable(t).compile(dialect=self.conn.dialect)}"
                    for t in ALL_STAGING]
@@ -887,35 +921,47 @@ class _Load:
         self.empty = {t for t in ("persons", "person_addresses", "qualifications", "support_measures", "banchi",
                                   "katagaki") if self.x(f"SELECT 1 FROM {t} LIMIT 1").first() is None}
         kinds = [k for k in ORDER if k in self.present]
-        try:
-            layouts, scans = {}, {}
-            for kind in kinds:
+        for kind in kinds:
+            fm = self.mapping.files[kind]
+            self.layouts[kind] = self._layout(self.folder / fm.path, fm, kind)
+            self.modes[kind] = self._mode(kind)
+        for kind in kinds:
+            if self.modes[kind] == "delta":
+                _h, data_start, line_base, salt = self.layouts[kind]
                 fm = self.mapping.files[kind]
-                layouts[kind] = self._layout(self.folder / fm.path, fm, kind)
-                self.modes[kind] = self._mode(kind)
-            for kind in kinds:  # all scans start at once: the workers hash one file while the database works
-                if self.modes[kind] == "delta":
-                    _h, data_start, line_base, salt = layouts[kind]
-                    fm = self.mapping.files[kind]
-                    scans[kind] = self._submit_scan(kind, self.folder / fm.path, fm, data_start, line_base, salt)
-            for kind in kinds:
+                self.scans[kind] = self._submit_scan(kind, self.folder / fm.path, fm, data_start, line_base, salt)
+
+    def stage(self, group: tuple[str, ...]) -> None:
+        """Read the files of `group` (MASTERS, then DETAILS) into staging, with their key indexes and
+        statistics. The worker processes end with the last group."""
+        try:
+            for kind in group:
+                if kind not in self.present:
+                    continue
                 if kind == "residents":
                     self._towns()
-                self._stage_file(kind, layouts[kind], scans.get(kind))
+                self._stage_file(kind, self.layouts[kind], self.scans.get(kind))
+            if group == MASTERS:
+                self._start_details()
         finally:
-            self.close_pool()
+            if group == DETAILS:
+                self.close_pool()
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
         self.hold((HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
-                  if i.key and kind_of.get(i.file) in HOLDABLE)
-        self._key_index("residents", "ix_stg_res_atena", "atena_no")
-        self._key_index("qualifications", "ix_stg_q_atena", "atena_no, kind, start_date")
-        self._key_index("addresses", "ix_stg_addr", "town_code, banchi")
-        self.x("CREATE INDEX ix_stg_sm_atena ON stg_support_measures (atena_no)")
-        self.x("CREATE INDEX ix_stg_held ON stg_held (atena_no)")
+                  if i.key and kind_of.get(i.file) in HOLDABLE and kind_of[i.file] in group)
+        tables = [STAGING[k] for k in group]
+        if group == MASTERS:
+            self._key_index("residents", "ix_stg_res_atena", "atena_no")
+            self._key_index("addresses", "ix_stg_addr", "town_code, banchi")
+            self.x("CREATE INDEX ix_stg_held ON stg_held (atena_no)")
+            tables += [STG_TOWNS, STG_HELD]
+        else:
+            self._key_index("qualifications", "ix_stg_q_atena", "atena_no, kind, start_date")
+            self.x("CREATE INDEX ix_stg_sm_atena ON stg_support_measures (atena_no)")
+            tables += [STG_HELD]
         if self.pg:
-            for t in (*STAGING.values(), STG_TOWNS, STG_HELD):
+            for t in tables:
                 self.x(f"ANALYZE {t.name}")
-        self.conn.commit()
 
     def _key_index(self, kind: str, name: str, cols: str) -> None:
         """The staging index on a file's key columns, built unique where it can be: if that succeeds,
@@ -972,8 +1018,8 @@ class _Load:
         return (f"line IN ({read} AND q.atena_no IN (SELECT key FROM aff_residents) UNION "
                 f"{read} AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.atena_no = q.atena_no))")
 
-    def validate(self) -> None:
-        self.progress("検証", 0, None)
+    def validate_masters(self) -> None:
+        self.progress("検証（住所・住民）", 0, None)
         p = self.present
         if "addresses" in p and "addresses" not in self.unique:
             self._sql_issues("addresses", """
@@ -1010,6 +1056,10 @@ class _Load:
                 AND NOT {self._town_known('s.town_code')} ORDER BY line""",
                 lambda r: f"町字コード「{r[2]}」が住所マスタにありません。この人は前回の内容のままにします。",
                 "town_code", "persons")
+
+    def validate_details(self) -> None:
+        self.progress("検証（資格・支援措置）", 0, None)
+        p = self.present
         if "qualifications" in p:
             if "qualifications" not in self.unique:
                 self._sql_issues("qualifications", """
@@ -1028,7 +1078,6 @@ class _Load:
                 lambda r: f"宛名番号「{r[1]}」の支援措置が同じ開始日で重複しています。安全のため住所を制限します。",
                 "atena_no, start_date", "support_measures")
             self._orphans("support_measures", "支援措置")
-        self.conn.commit()
 
     def _orphans(self, kind: str, label: str) -> None:
         # Rows of a person whose own row was bad are held with that person, not reported twice.
@@ -1180,13 +1229,12 @@ class _Load:
         nullable = {c.name for t in (PersonRow, PersonAddressRow) for c in t.__table__.c if c.nullable}
         return pcols, acols, nullable
 
-    def swap(self) -> dict:
-        self.progress("差し替え", 0, None)
-        p = self.present
-        tables: dict[str, list[int]] = {}
-        self.rehashed = 0
+    def swap_masters(self) -> dict[str, int]:
+        """The address master and the persons (with their addresses) as staging says; returns the
+        changes of persons."""
+        self.progress("差し替え（住所・住民）", 0, None)
+        p, tables = self.present, self.tables
         changes = self.diff()
-        f, t = "FALSE", "TRUE"
         if "addresses" in p:
             tables["towns"] = list(self.merge(self.town_touched("towns.town_code"), "towns", "stg_towns",
                                               ["town_code", "name", "kana", "kana_key", "postal_code"], set()))
@@ -1196,15 +1244,22 @@ class _Load:
         if "katagaki" in p:
             tables["katagaki"] = list(self.merge(self.touched("katagaki", "katagaki"), "katagaki", "stg_katagaki",
                                                  ["town_code", "banchi", "katagaki", "katagaki_kana"], set()))
-        pcols, acols, nullable = self._person_cols()
+        pcols, acols, _nullable = self._person_cols()
         tables["persons"] = list(self.replace_rows("persons", pcols, "same_person",
-                                                   {"restricted": f, "import_run_id": ":run"}))
+                                                   {"restricted": "FALSE", "import_run_id": ":run"}))
         tables["person_addresses"] = list(self.replace_rows("person_addresses", acols, "same_addr",
-                                                            {"restricted": f, "source_hash": "s.h"}))
+                                                            {"restricted": "FALSE", "source_hash": "s.h"}))
         self.rehashed += self.x(
             "UPDATE person_addresses SET source_hash = s.h FROM stg_residents s, stg_diff d "
             "WHERE d.atena_no = s.atena_no AND d.same_addr = 1 AND person_addresses.atena_no = s.atena_no "
             f"AND NOT ({self.nsame('person_addresses.source_hash', 's.h')})").rowcount
+        return changes
+
+    def swap_details(self, changes: dict[str, int]) -> dict:
+        """Qualifications and support measures; then who is restricted, and fresh statistics."""
+        self.progress("差し替え（資格・支援措置）", 0, None)
+        p, tables = self.present, self.tables
+        f, t = "FALSE", "TRUE"
         dates = {"start_date", "end_date"}
         if "qualifications" in p:
             tables["qualifications"] = list(self.merge(
@@ -1278,9 +1333,21 @@ class _Load:
 
     def run(self) -> ImportResult:
         self.check_files()
-        self.stage()
+        self.prepare()
+        self.stage(MASTERS)
+        self.conn.commit()
         _pause("after_staging")
-        self.validate()
+        self.validate_masters()
+        self.conn.commit()
+        for kind in DETAILS:  # a damaged file fails the load before anything is written
+            if kind in self.present:
+                self._check_digest(kind)
+        # From here on one transaction: the masters are written while the other files are parsed
+        # (unless the load will abort anyway; it still reads the rest, to report every bad row).
+        aborting = self.mapping.bad_rows == "abort" and bool(self.issues)
+        person_changes = {} if aborting else self.swap_masters()
+        self.stage(DETAILS)
+        self.validate_details()
         if self.issues and self.mapping.bad_rows == "abort":
             first = self.issues[0].text()
             raise ImportFailed(f"不正な行が {len(self.issues)} 件あるため取込を中止しました（最初の1件: {first}）。"
@@ -1288,7 +1355,7 @@ class _Load:
         prev = self.previous_ok()
         same = bool(prev and self.manifest and prev.export_id == self.manifest.export_id and all(
             (prev.counts or {}).get(k, {}).get("sha256") == c["sha256"] for k, c in self.counts.items()))
-        changes = self.swap()
+        changes = self.swap_details(person_changes)
         touched = sum(sum(v) for v in changes["tables"].values()) + changes["restricted_updates"]
         outcome = "ok" if touched else "unchanged"
         pc = changes["persons"]
