@@ -3,8 +3,8 @@
     python bench/bench_import.py                 # 20,000 residents
     python bench/bench_import.py --million       # 1,000,000 residents (a few minutes)
 
-Prints seconds and peak memory (ru_maxrss of the loader process) for: the first load into an empty
-database, a second identical load (outcome 「変更なし」), the next day's export (`demo evolve`: one
+Prints seconds, peak memory (ru_maxrss of the loader process) and bytes written (WAL, temp files:
+what an HDD has to take) for: the first load into an empty database, a second identical load (outcome 「変更なし」), the next day's export (`demo evolve`: one
 day of moves, births, deaths, cards … on top of the first one — the nightly case), the first load
 again the full way (`full=True`, every record parsed and compared: what the nightly load did before
 record hashes), and `psql \\copy` of the five CSV files into bare text tables; then each as a ratio
@@ -50,10 +50,25 @@ def child(url: str, folder: str, full: bool = False) -> None:
                       "rows": {k: c["rows"] for k, c in r.counts.items()}}))
 
 
+def _written(url: str) -> tuple[float, float]:
+    """WAL position and temp file bytes of the database so far (what a load writes, for the HDD question)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database, autocommit=True) as c:
+        wal, temp = c.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, temp_bytes::float8 "
+                              "FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    return wal, temp
+
+
 def run_child(url: str, folder: Path, full: bool = False) -> dict:
+    wal0, temp0 = _written(url)
     out = subprocess.run([sys.executable, __file__, "--child", url, str(folder)] + (["--full"] if full else []),
                          check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    wal1, temp1 = _written(url)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "wal_mb": (wal1 - wal0) / 1e6,
+            "temp_mb": (temp1 - temp0) / 1e6}
 
 
 # What the live schema indexes, on the same source columns: with these the copied rows are as
@@ -172,7 +187,8 @@ def main() -> None:
     for label, r in median.items():
         p = r["persons"]
         print(f"{label} : {r['seconds']:8.2f} s  {r['seconds'] / raw:5.2f}x  peak RSS {r['maxrss_kb'] / 1024:6.1f} MB "
-              f"(workers {r['workers_maxrss_kb'] / 1024:.1f} MB each)  {r['outcome']}: new {p['new']:,}, "
+              f"(workers {r['workers_maxrss_kb'] / 1024:.1f} MB each)  WAL {r['wal_mb']:,.0f} MB, temp files "
+              f"{r['temp_mb']:,.0f} MB  {r['outcome']}: new {p['new']:,}, "
               f"moved {p['moved']:,}, changed {p['changed']:,}, removed {p['removed']:,}")
     print(f"psql \\copy    : {raw:8.2f} s  (goal: each load ≤ 2x)")
     print(f"  + indexes    : {raw_indexed:8.2f} s  {raw_indexed / raw:5.2f}x  (the same search indexes built "
