@@ -1,10 +1,12 @@
-"""Load a core-system (基幹系) export into the database: manifest → staging → validate → swap.
+"""Load a core-system (基幹系) export into the database: manifest → staging → validate → swap,
+first for the address master and residents (MASTERS), then for the files per person (DETAILS).
 
 One code path for PostgreSQL and SQLite; only the bulk writes differ (`COPY` through psycopg 3 vs
 `executemany`; on PostgreSQL big files are read by several processes and their output is COPYed
-in file order). The swap is one transaction that merges staging into the live tables: rows
-identical to the previous load are left alone, changed/removed rows are deleted and new/changed
-rows inserted. Readers keep seeing the previous data until the commit (no TRUNCATE, no table
+in file order). The swap is one transaction, from the first write of MASTERS to the commit after
+DETAILS (the detail files are parsed by the worker processes while the masters are written). It
+merges staging into the live tables: rows identical to the previous load are left alone,
+changed/removed rows are deleted and new/changed rows inserted. Readers keep seeing the previous data until the commit (no TRUNCATE, no table
 rename, so row-level security policies and grants stay as they are), and a failed or killed load
 leaves the previous data exactly as it was. (Only a table that was empty is filled with its indexes
 and keys dropped, built again after the insert: readers of it wait for the commit.)
