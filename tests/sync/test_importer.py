@@ -450,15 +450,19 @@ def test_parallel_parsing_gives_the_same_result(pg_db, tmp_path, workers):
     res = base_residents()
     res[3]["birth_date"] = "1985-02-30"  # a bad row in a later chunk keeps its own line number
     res[1]["moved_in_from"] = "札幌市中央区\n北1条西2丁目"  # a quoted newline must not split a record
-    folder = write_export(tmp_path / "e", residents=res)
+    quals = base_qualifications()
+    quals[1]["start_date"] = "2010-02-30"  # parsed ahead, while the persons are written
+    folder = write_export(tmp_path / "e", residents=res, qualifications=quals)
     r = import_export(pg_db, folder, today=TODAY, workers=workers)
-    assert [(i.file, i.line, i.column) for i in r.issues] == [("residents.csv", 6, "birth_date")]
+    assert [(i.file, i.line, i.column) for i in r.issues] == [("residents.csv", 6, "birth_date"),
+                                                              ("qualifications.csv", 3, "start_date")]
     assert r.counts["residents"] == {**r.counts["residents"], "rows": 5, "loaded": 4, "quarantined": 1}
     assert rows(pg_db, "SELECT moved_in_from FROM person_addresses WHERE atena_no = 'A002'") == [
         ("札幌市中央区\n北1条西2丁目",)]
     names = dict(rows(pg_db, "SELECT atena_no, name FROM persons"))
     assert names["A003"] == YOSHIDA and len(names) == 4
-    assert rows(pg_db, "SELECT COUNT(*) FROM qualifications") == [(3,)]
+    # A002's qualifications are held at their previous state (none before this first load).
+    assert rows(pg_db, "SELECT atena_no FROM qualifications ORDER BY atena_no") == [("A001",), ("A003",)]
 
 
 def test_chunks_never_split_a_quoted_field(tmp_path):
