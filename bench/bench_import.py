@@ -4,11 +4,12 @@
     python bench/bench_import.py --million       # 1,000,000 residents (a few minutes)
 
 Prints seconds, peak memory (ru_maxrss of the loader process) and bytes written (WAL, temp files:
-what an HDD has to take) for: the first load into an empty database, a second identical load (outcome 「変更なし」), the next day's export (`demo evolve`: one
-day of moves, births, deaths, cards … on top of the first one — the nightly case), the first load
-again the full way (`full=True`, every record parsed and compared: what the nightly load did before
-record hashes), and `psql \\copy` of the five CSV files into bare text tables; then each as a ratio
-to the raw copy (goal ≤ 2×).
+what an HDD has to take) for: the first load into an empty database, a second identical load
+(outcome 「変更なし」), the next day's export (`demo evolve`: one day of moves, births, deaths,
+cards … on top of the first one — the nightly case), the first load again the full way
+(`full=True`, every record parsed and compared: what the nightly load did before record hashes),
+and `psql \\copy` of the five CSV files into bare text tables; then each as a ratio to the raw copy
+(goal ≤ 2×).
 """
 
 from __future__ import annotations

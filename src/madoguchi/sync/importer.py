@@ -6,8 +6,9 @@ One code path for PostgreSQL and SQLite; only the bulk writes differ (`COPY` thr
 in file order). The swap is one transaction, from the first write of MASTERS to the commit after
 DETAILS (the detail files are parsed by the worker processes while the masters are written). It
 merges staging into the live tables: rows identical to the previous load are left alone,
-changed/removed rows are deleted and new/changed rows inserted. Readers keep seeing the previous data until the commit (no TRUNCATE, no table
-rename, so row-level security policies and grants stay as they are), and a failed or killed load
+changed/removed rows are deleted and new/changed rows inserted. Readers keep seeing the previous
+data until the commit (no TRUNCATE, no table rename, so row-level security policies and grants
+stay as they are), and a failed or killed load
 leaves the previous data exactly as it was. (Only a table that was empty is filled with its indexes
 and keys dropped, built again after the insert: readers of it wait for the commit.)
 
@@ -71,6 +72,11 @@ Progress = Callable[[str, int, "int | None"], None]
 MASTERS = ("addresses", "katagaki", "residents")
 DETAILS = ("qualifications", "support_measures")
 ORDER = (*MASTERS, *DETAILS)
+# Staging index per file: name, key columns, whether a unique index proves the keys free of duplicates.
+STAGING_KEYS = {"addresses": ("ix_stg_addr", "town_code, banchi", True),
+                "residents": ("ix_stg_res_atena", "atena_no", True),
+                "qualifications": ("ix_stg_q_atena", "atena_no, kind, start_date", True),
+                "support_measures": ("ix_stg_sm_atena", "atena_no", False)}
 HOLDABLE = {"residents": "persons", "qualifications": "qualifications", "support_measures": "support_measures"}
 # Per file: the live table that keeps each row's record hash, and the columns of its locality key
 # (delta mode): the records of one key are read, checked and merged together.
@@ -411,7 +417,7 @@ class _Load:
         self.unique: set[str] = set()  # staging kinds proven free of duplicate keys by a unique index
         self.layouts: dict[str, tuple] = {}
         self.scans: dict[str, tuple | None] = {}
-        self.early: dict[str, tuple] = {}  # kind -> (range, submitted, job): parsing started ahead
+        self.early: dict[str, tuple] = {}  # kind -> (submitted, job): the whole file's parsing, started ahead
         self.tables: dict[str, list[int]] = {}  # live table -> [deleted, inserted]
         self.rehashed = 0
         self.t0 = time.monotonic()
@@ -647,15 +653,20 @@ class _Load:
             return (str(path), fm, kind, s, e, b, header, towns, salt, name)
         return self._submit(kind, path, fm, *rng, job, _parse_part), job
 
-    def _start_details(self) -> None:
-        """Hand the per-person files read the full way to the worker processes now, behind the
-        residents: their parsing overlaps the writing of the persons (see DETAILS)."""
-        for kind in DETAILS:
+    def _whole(self, kind: str) -> tuple[int, int, int]:
+        """The range of all records of a file (start, end, line base), as the full way reads it."""
+        _header, data_start, line_base, _salt = self.layouts[kind]
+        return data_start, (self.folder / self.mapping.files[kind].path).stat().st_size, line_base
+
+    def _parse_ahead(self, kinds: Iterable[str]) -> None:
+        """Hand the files of `kinds` read the full way to the worker processes now, in this order
+        (theirs is first come, first served): the residents, and behind them the files per person,
+        whose parsing then overlaps the writing of the persons (see DETAILS)."""
+        for kind in kinds:
             if kind in self.present and kind not in self.early and self.modes[kind] == "full":
-                _header, data_start, line_base, _salt = self.layouts[kind]
-                rng = (data_start, (self.folder / self.mapping.files[kind].path).stat().st_size, line_base)
+                rng = self._whole(kind)
                 if self._parallel(self.mapping.files[kind], rng[1] - rng[0]):
-                    self.early[kind] = (rng, *self._submit_parse(kind, rng))
+                    self.early[kind] = self._submit_parse(kind, rng)
 
     def _read(self, kind: str, path: Path, fm: FileMapping, ranges: list[tuple[int, int, int]],
               header: list[str] | None, salt: bytes, label: str, total: int | None,
@@ -668,10 +679,8 @@ class _Load:
         small = [r for r in ranges if not self._parallel(fm, r[1] - r[0])]
         with _Writer(self.conn, STAGING[kind]) as w:
             for rng in big:
-                early = self.early.pop(kind, None)
-                submitted, job = early[1:] if early and early[0] == rng else self._submit_parse(kind, rng)
-                if kind == "residents":
-                    self._start_details()
+                early = self.early.pop(kind, None) if rng == self._whole(kind) else None
+                submitted, job = early or self._submit_parse(kind, rng)
                 for part in self._chain(submitted, job, _parse_part):
                     with open(part.out, "rb") as fh:
                         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -820,8 +829,7 @@ class _Load:
         mode = self.modes[kind]
         c = self.counts[kind]
         if mode == "full":
-            got = self._read(kind, path, fm, [(data_start, path.stat().st_size, line_base)], header, salt, label,
-                             total)
+            got = self._read(kind, path, fm, [self._whole(kind)], header, salt, label, total)
             records = got["records"]
         else:
             records = self._index(kind, path, fm, data_start, line_base, salt, submitted, label, total)
@@ -942,35 +950,31 @@ class _Load:
                     continue
                 if kind == "residents":
                     self._towns()
+                    self._parse_ahead(("residents", *DETAILS))
                 self._stage_file(kind, self.layouts[kind], self.scans.get(kind))
-            if group == MASTERS:
-                self._start_details()
+            if group == MASTERS:  # also when the residents were not read the full way
+                self._parse_ahead(DETAILS)
         finally:
             if group == DETAILS:
                 self.close_pool()
         kind_of = {Path(c["file"]).name: k for k, c in self.counts.items()}
         self.hold((HOLDABLE[kind_of[i.file]], i.key) for i in self.issues
                   if i.key and kind_of.get(i.file) in HOLDABLE and kind_of[i.file] in group)
-        tables = [STAGING[k] for k in group]
+        for kind in group:
+            if kind in STAGING_KEYS:
+                self._key_index(kind, *STAGING_KEYS[kind])
         if group == MASTERS:
-            self._key_index("residents", "ix_stg_res_atena", "atena_no")
-            self._key_index("addresses", "ix_stg_addr", "town_code, banchi")
             self.x("CREATE INDEX ix_stg_held ON stg_held (atena_no)")
-            tables += [STG_TOWNS, STG_HELD]
-        else:
-            self._key_index("qualifications", "ix_stg_q_atena", "atena_no, kind, start_date")
-            self.x("CREATE INDEX ix_stg_sm_atena ON stg_support_measures (atena_no)")
-            tables += [STG_HELD]
         if self.pg:
-            for t in tables:
+            for t in [STAGING[k] for k in group] + ([STG_TOWNS] if group == MASTERS else []) + [STG_HELD]:
                 self.x(f"ANALYZE {t.name}")
 
-    def _key_index(self, kind: str, name: str, cols: str) -> None:
-        """The staging index on a file's key columns, built unique where it can be: if that succeeds,
-        the file has no duplicate keys, and the query that looks for them (a hash of every row, twice)
-        is skipped. NULLS NOT DISTINCT (PostgreSQL 15): two empty start dates are the same key. (Not
-        COLLATE "C", though it sorts faster: joins with the live tables could then not use it.)"""
-        if self.pg and self.conn.dialect.server_version_info >= (15,):
+    def _key_index(self, kind: str, name: str, cols: str, unique: bool) -> None:
+        """The staging index on a file's key columns (STAGING_KEYS), built unique where it can be: if
+        that succeeds, the file has no duplicate keys, and the query that looks for them (a hash of
+        every row, twice) is skipped. NULLS NOT DISTINCT (PostgreSQL 15): two empty start dates are
+        the same key."""
+        if unique and self.pg and self.conn.dialect.server_version_info >= (15,):
             try:
                 with self.conn.begin_nested():
                     self.x(f"CREATE UNIQUE INDEX {name} ON stg_{kind} ({cols}) NULLS NOT DISTINCT")
