@@ -102,7 +102,10 @@ PARALLEL_MIN_BYTES = 2 << 20  # ranges smaller than this are read in-process
 SCAN_PART_BYTES = 4 << 20  # hashing is cheap to hand out: parts of this size, small files too
 REBUILD_MIN_ROWS = 20_000  # filling an empty table with more rows than this: build its indexes afterwards
 TRACE = os.environ.get("MADOGUCHI_IMPORT_TRACE", "")  # per-statement timings on stderr ("plans": and plans)
-PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "512MB")
+# Room for the staging of a first load of 1M residents (860 MB of temp tables): what does not fit is
+# written out and read back again. A session takes local buffers only as its temp tables grow, so a
+# city's 20,000 residents cost no more memory than before.
+PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "2GB")
 PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
 
 
