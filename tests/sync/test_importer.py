@@ -324,6 +324,20 @@ def test_reload_replaces_exactly_the_changed_rows(any_db, tmp_path, full):
     assert again.changes["tables"]["qualifications"] == [0, 0]
 
 
+def test_rows_added_after_a_first_load_take_new_ids(any_db, tmp_path):
+    """A first load numbers the rows of an empty table itself (from their lines): the next load's new
+    rows must still get ids of their own, after those."""
+    quals = base_qualifications()
+    import_export(any_db, write_export(tmp_path / "e1", qualifications=quals), today=TODAY)
+    first = rows(any_db, "SELECT id FROM qualifications ORDER BY id")
+    quals += [{"atena_no": a, "kind": "kaigo", "start_date": "2026-04-01"} for a in ("A001", "A002", "A003")]
+    r = import_export(any_db, write_export(tmp_path / "e2", qualifications=quals, export_id="E2"), today=TODAY)
+    assert r.changes["tables"]["qualifications"] == [0, 3]
+    new = rows(any_db, "SELECT id FROM qualifications WHERE kind = 'kaigo'")
+    assert len(new) == 3 and min(new) > max(first)
+    assert rows(any_db, "SELECT id FROM qualifications WHERE kind <> 'kaigo' ORDER BY id") == first
+
+
 # --- whole-export failures -------------------------------------------------------------------------
 
 

@@ -1136,13 +1136,22 @@ class _Load:
         n = self.x(f"SELECT COUNT(*) FROM {src}").scalar() or 0
         rebuild = self._rebuild_indexes(live, n)
         ins_cols = cols + (["source_hash"] if hashed else [])
-        sel = ", ".join([f"s.{c}" for c in cols] + (["s.h"] if hashed else []))
+        sel = [f"s.{c}" for c in cols] + (["s.h"] if hashed else [])
         # An empty table (a first load) has no rows to compare with: the join would only cost time.
         new = "TRUE" if live in self.empty else (
             f"NOT EXISTS (SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)})")
-        inserted = self.x(f"INSERT INTO {live} ({', '.join(ins_cols)}) SELECT {sel} FROM {src} s "
+        # Filling an empty table, every staged row comes from its own line of the file: ids from the
+        # line numbers, after one step of the sequence, instead of a nextval per row (a third of the
+        # insert of 2.5M qualifications).
+        numbered = hashed and live in self.empty
+        if numbered:
+            base = self.x(f"SELECT nextval(pg_get_serial_sequence('{live}', 'id'))").scalar() if self.pg else 0
+            ins_cols, sel = ["id", *ins_cols], [f"{base} + s.line", *sel]
+        inserted = self.x(f"INSERT INTO {live} ({', '.join(ins_cols)}) SELECT {', '.join(sel)} FROM {src} s "
                           f"WHERE {new}{hs}").rowcount
         self._build(rebuild)
+        if numbered and self.pg and inserted:  # later rows (a nightly load) take ids after these
+            self.x(f"SELECT setval(pg_get_serial_sequence('{live}', 'id'), (SELECT MAX(id) FROM {live}))")
         if hashed and live not in self.empty:  # rows inserted here carry their hash already
             self.rehashed += self.x(
                 f"UPDATE {live} SET source_hash = s.h FROM {src} s WHERE {self.same(live, 's', cols, nullable)} "
