@@ -515,3 +515,23 @@ def test_address_key_from_parts_equals_the_fold_of_the_whole():
         cases.append((t, b, k))
     for t, b, k in cases:
         assert _fold_address(t, b, k) == fold_kana(t + b + k), (t, b, k)
+
+
+def test_temp_buffers_make_room_for_the_staging_of_a_big_export(tmp_path):
+    from sqlalchemy import create_engine
+
+    from madoguchi.sync.importer import _Load
+    from madoguchi.sync.mapping import default_mapping
+
+    def size_for(mb_per_file: dict[str, int]) -> str:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        for name, mb in mb_per_file.items():
+            with open(folder / name, "wb") as fh:  # sparse: only the size counts
+                fh.truncate(mb * 1_000_000)
+        return _Load(create_engine("sqlite://"), folder, default_mapping(), "t", None, TODAY)._temp_buffers()
+
+    assert size_for({"residents.csv": 6, "qualifications.csv": 3}) == "512MB"  # a city's export: as before
+    assert size_for({"residents.csv": 283, "qualifications.csv": 125, "addresses.csv": 25, "katagaki.csv": 7,
+                     "stray.csv": 900}) == "1100MB"  # 1M residents; a file the mapping does not name is not read
+    assert size_for({"residents.csv": 2000}) == "2048MB"

@@ -31,6 +31,7 @@ belong to keeps their previous data (「前回の内容のまま」), under `abo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -102,10 +103,13 @@ PARALLEL_MIN_BYTES = 2 << 20  # ranges smaller than this are read in-process
 SCAN_PART_BYTES = 4 << 20  # hashing is cheap to hand out: parts of this size, small files too
 REBUILD_MIN_ROWS = 20_000  # filling an empty table with more rows than this: build its indexes afterwards
 TRACE = os.environ.get("MADOGUCHI_IMPORT_TRACE", "")  # per-statement timings on stderr ("plans": and plans)
-# Room for the staging of a first load of 1M residents (860 MB of temp tables): what does not fit is
-# written out and read back again. A session takes local buffers only as its temp tables grow, so a
-# city's 20,000 residents cost no more memory than before.
-PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "2GB")
+PG_TEMP_BUFFERS = os.environ.get("MADOGUCHI_IMPORT_TEMP_BUFFERS", "")  # empty: sized from the export (_temp_buffers)
+# The staging of a first load takes about twice the export's bytes (1M residents: 440 MB of files, 860
+# MB of temp tables); what does not fit in temp_buffers is written out and read back again. Not more
+# than needed: dropping a temp table walks every local buffer (a 20k nightly load: 20 ms at 512 MB,
+# 85 ms at 2 GB).
+TEMP_BUFFERS_PER_BYTE = 2.5
+TEMP_BUFFERS_MIN_MB, TEMP_BUFFERS_MAX_MB = 512, 2048
 PG_WORK_MEM = os.environ.get("MADOGUCHI_IMPORT_WORK_MEM", "256MB")
 
 
@@ -538,7 +542,7 @@ class _Load:
             self.x("SET TimeZone = 'Asia/Tokyo'")
             # Staging lives in temp tables (local buffers) and the merge is hash joins over whole
             # rows: the defaults (8 MB / 4 MB) make a 1M-resident load spill to disk again and again.
-            self.x(f"SET temp_buffers = '{PG_TEMP_BUFFERS}'")
+            self.x(f"SET temp_buffers = '{PG_TEMP_BUFFERS or self._temp_buffers()}'")
             self.x(f"SET work_mem = '{PG_WORK_MEM}'")
             self.x(f"SET maintenance_work_mem = '{PG_WORK_MEM}'")
             # Compiling a plan costs more than the short statements of a nightly load gain from it; and
@@ -557,6 +561,15 @@ class _Load:
             outcome="running", counts={}, changes={}, quarantined=0, export_id="", message="",
         ).returning(ImportRun.id)).scalar_one()
         self.conn.commit()
+
+    def _temp_buffers(self) -> str:
+        """temp_buffers for this export's staging: 2.5 times its files' bytes, within 512 MB to 2 GB."""
+        size = 0
+        for fm in self.mapping.files.values():
+            with contextlib.suppress(OSError):
+                size += (self.folder / fm.path).stat().st_size
+        mb = int(size * TEMP_BUFFERS_PER_BYTE / 1e6)
+        return f"{min(max(mb, TEMP_BUFFERS_MIN_MB), TEMP_BUFFERS_MAX_MB)}MB"
 
     def check_files(self) -> None:
         self.progress("マニフェスト確認", 0, None)
