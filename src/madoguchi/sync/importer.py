@@ -1154,7 +1154,7 @@ class _Load:
         new = "TRUE" if live in self.empty else (
             f"NOT EXISTS (SELECT 1 FROM {live} l WHERE {self.same('l', 's', cols, nullable)})")
         # Filling an empty table, every staged row comes from its own line of the file: ids from the
-        # line numbers, after one step of the sequence, instead of a nextval per row (a third of the
+        # line numbers, after one step of the sequence, instead of a nextval per row (a fifth of the
         # insert of 2.5M qualifications).
         numbered = hashed and live in self.empty
         if numbered:
