@@ -479,6 +479,31 @@ def test_parallel_parsing_gives_the_same_result(pg_db, tmp_path, workers):
     assert rows(pg_db, "SELECT atena_no FROM qualifications ORDER BY atena_no") == [("A001",), ("A003",)]
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_values_reach_postgresql_as_read_in_binary_copy(pg_db, tmp_path, workers):
+    """Staging is written in PostgreSQL's binary COPY format (by this process, or by the workers):
+    dates, timestamps (a plain one is Japan's time), flags, empty texts and hashes arrive as the text
+    path read them, and a second load of the same export finds every record's hash again."""
+    res = base_residents()
+    res[0].update(updated_at="2026-11-20T10:00:00+09:00", removed_on="", former_surname="")
+    res[1].update(updated_at="2026-11-20T01:00:00+00:00", birth_date="1904-02-29")
+    res[2].update(updated_at="", resident_since="")
+    folder = write_export(tmp_path / "e", residents=res)
+    first = import_export(pg_db, folder, today=TODAY, workers=workers)
+    assert first.outcome == "ok" and not first.issues
+    got = {a: r for a, *r in rows(pg_db, "SELECT atena_no, updated_at, birth_date, resident_since, removed_on, "
+                                         "former_surname, is_householder, name FROM persons")}
+    ten_jst = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)
+    assert got["A001"] == [ten_jst, date(1980, 4, 1), date(2000, 4, 1), None, "", True, "山田\u3000太郎"]
+    assert got["A002"][:2] == [ten_jst, date(1904, 2, 29)] and got["A002"][5] is False
+    assert got["A003"][0] is None and got["A003"][2] is None and got["A003"][6] == YOSHIDA
+    assert got["A004"][0] == ten_jst  # 2026-11-20 10:00:00, no zone: JST
+    hashes = rows(pg_db, "SELECT COUNT(DISTINCT source_hash) FROM person_addresses WHERE source_hash IS NOT NULL")
+    assert hashes == [(5,)]
+    again = import_export(pg_db, folder, today=TODAY, workers=workers)
+    assert again.outcome == "unchanged" and all(v == [0, 0] for v in again.changes["tables"].values())
+
+
 def test_chunks_never_split_a_quoted_field(tmp_path):
     from madoguchi.sync.mapping import default_mapping
     from madoguchi.sync.reader import FileReader
