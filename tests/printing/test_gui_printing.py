@@ -172,7 +172,9 @@ def test_worker_prints_on_its_thread_and_reports(qtbot, tmp_path, forms):
                    ("done", 0, 2), ("started", 1, "madoguchi: inkan_touroku", True), ("page", 1, 1), ("done", 1, 1)]
     assert [len(PdfReader(str(f)).pages) for f in files] == [2, 1]
     assert _ink(files[0].read_bytes(), 1) > 0.01
-    assert ticks >= 5  # the UI thread's timer kept firing while the worker painted
+    # The UI thread's timer kept firing while the worker painted. Blocked, it would fire at most once
+    # (missed ticks are not queued); how often it fires beyond that depends on the machine's speed.
+    assert ticks >= 2
 
 
 def test_worker_cancel_between_pages_leaves_no_half_file(qtbot, tmp_path, forms):
