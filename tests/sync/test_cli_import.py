@@ -47,3 +47,15 @@ def test_import_command_help_is_japanese(capsys):
     with pytest.raises(SystemExit):
         main(["import", "--help"])
     assert "基幹系の出力フォルダ" in capsys.readouterr().out
+
+
+def test_terminal_progress_is_one_line_rewritten_and_ends_without_a_count(capsys):
+    from madoguchi.cli.cmd_import import _progress_printer
+
+    show = _progress_printer(enabled=True, tty=True)
+    show("読込 residents.csv", 0, 20000)
+    show("完了", 1, 1)
+    err = capsys.readouterr().err
+    lines = err.split("\r")
+    assert lines[1].rstrip() == "読込 residents.csv 0/20,000 行"
+    assert lines[2].rstrip() == "完了" and err.endswith("\n")

@@ -36,7 +36,8 @@ def _progress_printer(enabled: bool, tty: bool):  # noqa: ANN202
         if not enabled:
             return
         now = time.monotonic()
-        amount = f" {done:,}/{total:,} 行" if total else (f" {done:,} 行" if done else "")
+        # Rows for the reading stages; the end is reported as 1 of 1 (a full progress bar), not rows.
+        amount = "" if stage == "完了" else f" {done:,}/{total:,} 行" if total else (f" {done:,} 行" if done else "")
         if not tty:
             if stage != state["stage"]:
                 state["stage"] = stage
