@@ -11,6 +11,7 @@ from kikan_fixtures import (KATSURAGI, TODAY, TSUCHIYA, YOSHIDA, base_qualificat
                       replace_line, snapshot, write_csv, write_export, write_manifest)
 from sqlalchemy import select, text
 
+from madoguchi.domain.jst import JST
 from madoguchi.domain.kana import fold_kana
 from madoguchi.errors import ImportFailed
 from madoguchi.store.models import ImportChange, ImportIssue, ImportRun
@@ -488,6 +489,7 @@ def test_values_reach_postgresql_as_read_in_binary_copy(pg_db, tmp_path, workers
     res[0].update(updated_at="2026-11-20T10:00:00+09:00", removed_on="", former_surname="")
     res[1].update(updated_at="2026-11-20T01:00:00+00:00", birth_date="1904-02-29")
     res[2].update(updated_at="", resident_since="")
+    res[4].update(updated_at="0999-01-01 00:00")  # read as written, not as a year the parser cannot take back
     folder = write_export(tmp_path / "e", residents=res)
     first = import_export(pg_db, folder, today=TODAY, workers=workers)
     assert first.outcome == "ok" and not first.issues
@@ -498,6 +500,7 @@ def test_values_reach_postgresql_as_read_in_binary_copy(pg_db, tmp_path, workers
     assert got["A002"][:2] == [ten_jst, date(1904, 2, 29)] and got["A002"][5] is False
     assert got["A003"][0] is None and got["A003"][2] is None and got["A003"][6] == YOSHIDA
     assert got["A004"][0] == ten_jst  # 2026-11-20 10:00:00, no zone: JST
+    assert got["A005"][0] == datetime(999, 1, 1, tzinfo=JST)
     hashes = rows(pg_db, "SELECT COUNT(DISTINCT source_hash) FROM person_addresses WHERE source_hash IS NOT NULL")
     assert hashes == [(5,)]
     again = import_export(pg_db, folder, today=TODAY, workers=workers)

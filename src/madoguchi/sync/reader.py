@@ -82,7 +82,8 @@ def _timestamp(s: str) -> str:
         raise FieldError(f"「{s}」は日時（YYYY-MM-DD HH:MM:SS）として読めません。") from None
     if t.tzinfo is not None:
         t = t.astimezone(JST).replace(tzinfo=None)
-    return t.strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime: %Y does not pad a year before 1000 to four digits (glibc)
+    return t.replace(microsecond=0).isoformat(sep=" ")
 
 
 def _plain_timestamp(v: str) -> str | None:
