@@ -793,13 +793,12 @@ class _Load:
         if submitted is None:
             got = scan(path, csv_format=fm.format == "csv", delimiter=fm.delimiter, header=fm.header, salt=salt,
                        bom=fm.encoding.startswith("utf-8"), start=data_start, line_base=line_base)
-            if self.pg:
-                self._copy_index(kind, [got.data])
-            else:
-                rows = list(unpack_rows(got.data))
-                for k in range(0, len(rows), BATCH):
-                    self.conn.exec_driver_sql(f"INSERT INTO idx_{kind} (line, off, len, h) VALUES (?, ?, ?, ?)",
-                                              rows[k:k + BATCH])
+            with _Writer(self.conn, INDEX[kind]) as w:
+                if self.pg:  # scan made the binary COPY rows already
+                    w.write_raw(got.data)
+                else:
+                    for row in unpack_rows(got.data):
+                        w.add(row)
             return got.records
         n = 0
 
@@ -811,16 +810,10 @@ class _Load:
                 os.unlink(part.out)
                 n += part.records
                 self.progress(label, n, total)
-        self._copy_index(kind, blocks())
+        with _Writer(self.conn, INDEX[kind]) as w:
+            for block in blocks():
+                w.write_raw(block)
         return n
-
-    def _copy_index(self, kind: str, blocks: Iterable[bytes]) -> None:
-        raw = self.conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY idx_{kind} (line, off, len, h) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(COPY_HEADER)
-            for block in blocks:
-                copy.write(block)
-            copy.write(COPY_TRAILER)
 
     def _classify(self, kind: str, records: int) -> None:
         """cls_<kind>: tonight's records without a live row of the same hash (n = 1) and live rows
